@@ -1,0 +1,62 @@
+# sesli: `make demo` runs the main job, `make test` runs the tests. Both set themselves up.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.sesli-installed
+# Test-only upstream packages installed without their dependency trees (the parity tests import
+# upstream model code only, not its English G2P stack).
+UPSTREAM_TEST_PKGS := kokoro==0.9.4
+
+.PHONY: help install system-deps demo test lint format bench clean
+
+help:
+	@echo "make demo   - run the main job (installs what it needs)"
+	@echo "make test   - lint + tests (installs what it needs)"
+	@echo "make bench  - benchmarks in bench/"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[dev,vc,export,serve]'
+	$(PIP) install -q --no-deps $(UPSTREAM_TEST_PKGS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# ffmpeg decodes m4a/opus in `sesli prepare`; espeak-ng voices the demo corpus (optional, GPL,
+# used as an external program only). Installed with apt-get when missing and we are allowed to.
+system-deps:
+	@missing=""; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; tests that need them are skipped"; \
+	  elif command -v brew >/dev/null 2>&1; then brew install $$missing; \
+	  else echo "warning: please install$$missing (tests that need them are skipped)"; fi; \
+	fi
+
+demo: $(STAMP) system-deps
+	$(PY) -m sesli.demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
