@@ -1,0 +1,190 @@
+"""The one place sesli computes spectral features: STFT, mel, F0 and energy.
+
+Every model, loss and metric calls these functions, so a mel means the same thing everywhere.
+
+Letters: B batch, T samples, F frames, K frequency bins (n_fft // 2 + 1), M mel bands.
+
+Defaults follow Kokoro-82M / StyleTTS2 preprocessing (24 kHz, n_fft 2048, window 1200, hop 300,
+80 HTK mel bands, power spectrum, ``log(mel + 1e-5)``), so the mel frame rate is 80 Hz and two mel
+frames make one Kokoro text frame (600 samples). Frames are centred (reflect padding), so a clip of
+T samples has ``1 + T // hop`` frames.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """Mel spectrogram settings.
+
+    Attributes:
+        sample_rate: audio rate in Hz.
+        n_fft: FFT size.
+        win_length: Hann window length in samples.
+        hop_length: hop in samples.
+        n_mels: number of mel bands.
+        fmin: lowest band edge in Hz.
+        fmax: highest band edge in Hz (None: Nyquist).
+        power: 2.0 for a power spectrum, 1.0 for magnitude.
+        log_offset: added before the log to avoid log(0).
+    """
+
+    sample_rate: int = 24000
+    n_fft: int = 2048
+    win_length: int = 1200
+    hop_length: int = 300
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float | None = None
+    power: float = 2.0
+    log_offset: float = 1e-5
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames a clip of ``num_samples`` gives (centred STFT)."""
+        return 1 + num_samples // self.hop_length
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)  # HTK mel scale
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_filterbank_np(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    mel_points = np.linspace(_hz_to_mel(np.array(fmin)), _hz_to_mel(np.array(fmax)), n_mels + 2)
+    hz = _mel_to_hz(mel_points)
+    lower, centre, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
+    up = (freqs[None, :] - lower) / (centre - lower)
+    down = (upper - freqs[None, :]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)  # (M, K)
+
+
+def mel_filterbank(cfg: MelConfig) -> torch.Tensor:
+    """Triangular HTK mel filters without area normalisation, shape (M, K)."""
+    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+    return torch.from_numpy(
+        _mel_filterbank_np(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax))
+    )
+
+
+def _as_batch(wav: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    if wav.dim() == 1:
+        return wav.unsqueeze(0), True
+    if wav.dim() != 2:
+        raise ValueError(f"expected audio of shape (T,) or (B, T), got {tuple(wav.shape)}")
+    return wav, False
+
+
+def stft(wav: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
+    """Complex centred STFT with a Hann window: (B, T) -> (B, K, F)."""
+    window = torch.hann_window(win_length, device=wav.device, dtype=wav.dtype)
+    return torch.stft(
+        wav, n_fft, hop_length, win_length, window, center=True, pad_mode="reflect", return_complex=True
+    )
+
+
+def linear_spectrogram(wav: torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
+    """Magnitude (power ``cfg.power``) spectrogram: (T,) or (B, T) -> (B, K, F)."""
+    wav, _ = _as_batch(wav)
+    spec = stft(wav.float(), cfg.n_fft, cfg.hop_length, cfg.win_length).abs()  # (B, K, F)
+    return spec.pow(cfg.power) if cfg.power != 1.0 else spec
+
+
+def mel_spectrogram(wav: torch.Tensor, cfg: MelConfig = MelConfig(), log: bool = True) -> torch.Tensor:
+    """Log-mel spectrogram: (T,) or (B, T) -> (B, M, F), ``log(mel + log_offset)``.
+
+    Args:
+        wav: float audio in [-1, 1] at ``cfg.sample_rate``.
+        cfg: the mel settings.
+        log: return the log-mel (default) or the linear mel.
+    """
+    spec = linear_spectrogram(wav, cfg)  # (B, K, F)
+    fb = mel_filterbank(cfg).to(spec.device, spec.dtype)  # (M, K)
+    mel = torch.matmul(fb, spec)  # (B, M, F)
+    return torch.log(mel + cfg.log_offset) if log else mel
+
+
+def energy(log_mel: torch.Tensor, log_offset: float = 1e-5) -> torch.Tensor:
+    """Frame energy as Kokoro's N head expects: log of the L2 norm of the mel power over bands.
+
+    StyleTTS2 computes ``log(||exp(log_mel)||_2)`` over the mel axis; ``log_offset`` keeps silent
+    frames finite. (B, M, F) -> (B, F).
+    """
+    return torch.log(torch.exp(log_mel).norm(dim=1) + log_offset)
+
+
+def f0(
+    wav: np.ndarray,
+    sample_rate: int,
+    hop_length: int = 300,
+    f0_floor: float = 50.0,
+    f0_ceil: float = 800.0,
+    method: str = "harvest",
+) -> np.ndarray:
+    """Fundamental frequency in Hz per frame (0 where unvoiced), with pyworld.
+
+    pyworld (MIT) rather than parselmouth (GPL, as Praat is) keeps the core Apache-2.0. Harvest is
+    slower than DIO but far more robust on speech, and both are refined with StoneMask. The frame
+    count matches :func:`mel_spectrogram` (``1 + T // hop``).
+
+    Args:
+        wav: mono float audio, shape (T,).
+        sample_rate: rate in Hz.
+        hop_length: hop in samples (300 at 24 kHz = 12.5 ms, Kokoro's F0 rate).
+        f0_floor: lowest F0 searched, Hz.
+        f0_ceil: highest F0 searched, Hz.
+        method: "harvest" or "dio".
+    """
+    import pyworld  # local import: pyworld pulls in pkg_resources at import
+
+    x = np.ascontiguousarray(np.asarray(wav, dtype=np.float64).reshape(-1))
+    n_frames = 1 + len(x) // hop_length
+    if len(x) == 0 or not np.isfinite(x).all():
+        raise ValueError("f0: audio is empty or has NaN/inf samples")
+    period_ms = 1000.0 * hop_length / sample_rate
+    if method not in ("harvest", "dio"):
+        raise ValueError(f"f0: unknown method {method!r} (harvest or dio)")
+    track = pyworld.harvest if method == "harvest" else pyworld.dio
+    raw, times = track(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=period_ms)
+    refined = pyworld.stonemask(x, raw, times, sample_rate)
+    out = np.zeros(n_frames, dtype=np.float32)
+    n = min(n_frames, len(refined))
+    out[:n] = refined[:n]
+    return out
+
+
+def hz_to_cents(freq: np.ndarray, ref: float = 10.0) -> np.ndarray:
+    """Hz to cents above ``ref`` (unvoiced 0 Hz stays 0)."""
+    freq = np.asarray(freq, dtype=np.float64)
+    out = np.zeros_like(freq)
+    voiced = freq > 0
+    out[voiced] = 1200.0 * np.log2(freq[voiced] / ref)
+    return out
+
+
+def frames_to_seconds(n_frames: int, cfg: MelConfig = MelConfig()) -> float:
+    """Duration in seconds of ``n_frames`` hops."""
+    return n_frames * cfg.hop_length / cfg.sample_rate
+
+
+__all__ = [
+    "MelConfig",
+    "energy",
+    "f0",
+    "frames_to_seconds",
+    "hz_to_cents",
+    "linear_spectrogram",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "stft",
+]
