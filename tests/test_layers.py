@@ -25,7 +25,7 @@ RANK = {
     "export": 7,
     "serve": 7,
     "cli": 8,
-    "demo": 8,
+    "demo": 9,
     "__main__": 9,
     "__init__": 0,
 }
