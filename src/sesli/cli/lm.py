@@ -1,0 +1,169 @@
+"""``sesli lm``: prepare a text dataset, train the tiny language model, sample from it.
+
+    sesli lm prepare --input-file corpus.txt --output-dir data/lm [--val-split 0.1]
+    sesli lm train --config tiny --data-dir data/lm --epochs 10 --batch-size 4 --seq-len 512 \\
+        --learning-rate 3e-4 --warmup-steps 100 --save-best-model --early-stopping-patience 5
+    sesli lm sample --run-dir runs/lm-tiny --prompt "Bir varmış"
+
+``train`` takes dotted overrides after its options (``train.grad_accum=4 model.n_layers=2``) and
+resumes by itself when the run directory already holds checkpoints. Multi-GPU: ``accelerate
+launch -m sesli lm train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+CONFIG_DIRS = (Path("configs/lm"), Path(__file__).resolve().parents[3] / "configs" / "lm")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sesli lm", description="tiny language model: prepare, train, sample")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    pp = sub.add_parser("prepare", help="write train.txt and val.txt from text")
+    src = pp.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--download-tiny-shakespeare", action="store_true", help="download the corpus (needs network)"
+    )
+    src.add_argument("--input-file", type=Path, help="one UTF-8 text file")
+    src.add_argument("--input-dir", type=Path, help="a directory of .txt files")
+    pp.add_argument("--output-dir", type=Path, required=True)
+    pp.add_argument(
+        "--val-split", type=float, default=0.1, help="fraction of lines (from the end) for validation"
+    )
+
+    pt = sub.add_parser("train", help="train the LM (resumes from the run directory's last checkpoint)")
+    pt.add_argument("--config", default="tiny", help="a name in configs/lm (tiny, small) or a YAML path")
+    pt.add_argument("--data-dir", type=Path, help="folder with train.txt and val.txt")
+    pt.add_argument("--run-dir", type=Path, help="default: runs/lm-<config>")
+    pt.add_argument("--epochs", type=int)
+    pt.add_argument("--max-steps", type=int)
+    pt.add_argument("--batch-size", type=int)
+    pt.add_argument("--seq-len", type=int)
+    pt.add_argument("--learning-rate", type=float)
+    pt.add_argument("--warmup-steps", type=int)
+    pt.add_argument("--save-best-model", action="store_true", default=None)
+    pt.add_argument("--early-stopping-patience", type=int)
+    pt.add_argument("--tokenizer", choices=["byte", "sentencepiece", "phonemes"])
+    pt.add_argument("--objective", choices=["causal", "masked"], help="masked: PL-BERT-style encoder")
+    pt.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    pt.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    pt.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, e.g. train.lr=1e-3"
+    )
+
+    ps = sub.add_parser("sample", help="generate text from the best checkpoint")
+    ps.add_argument("--run-dir", type=Path, required=True)
+    ps.add_argument("--prompt", default="")
+    ps.add_argument("--max-new-tokens", type=int, default=200)
+    ps.add_argument("--temperature", type=float, default=0.8)
+    ps.add_argument("--top-k", type=int, default=50)
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    return p
+
+
+def _config_path(name: str) -> Path:
+    path = Path(name)
+    if path.suffix in {".yaml", ".yml"} or path.is_file():
+        return path
+    for d in CONFIG_DIRS:
+        if (d / f"{name}.yaml").is_file():
+            return d / f"{name}.yaml"
+    raise FileNotFoundError(f"no config named {name!r} (looked in {', '.join(str(d) for d in CONFIG_DIRS)})")
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    pairs = {
+        "data.data_dir": args.data_dir,
+        "train.epochs": args.epochs,
+        "train.max_steps": args.max_steps,
+        "train.batch_size": args.batch_size,
+        "data.seq_len": args.seq_len,
+        "train.lr": args.learning_rate,
+        "train.warmup_steps": args.warmup_steps,
+        "train.save_best": args.save_best_model,
+        "train.early_stopping_patience": args.early_stopping_patience,
+        "data.tokenizer": args.tokenizer,
+        "objective": args.objective,
+    }
+    return [f"{k}={v}" for k, v in pairs.items() if v is not None]
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from sesli.train.tasks.lm_data import prepare_text
+
+    out = args.output_dir
+    res = prepare_text(
+        out,
+        input_file=args.input_file,
+        input_dir=args.input_dir,
+        download_tiny_shakespeare_to=out / "tinyshakespeare.txt" if args.download_tiny_shakespeare else None,
+        val_split=args.val_split,
+    )
+    print(f"{res.train_path}: {res.train_lines} lines, {res.train_chars} chars")
+    print(f"{res.val_path}: {res.val_lines} lines, {res.val_chars} chars")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from sesli.train.config import load_config
+    from sesli.train.engine import fit
+    from sesli.train.tasks.lm import LMRunConfig, LMTask
+
+    cfg = load_config(LMRunConfig, _config_path(args.config), _flag_overrides(args) + list(args.overrides))
+    if not cfg.data.data_dir:
+        raise ValueError("no data directory: pass --data-dir (a folder written by `sesli lm prepare`)")
+    run_dir = args.run_dir or Path("runs") / f"lm-{Path(args.config).stem}"
+    result = fit(
+        LMTask(cfg, run_dir), cfg.train, run_dir, config=cfg, resume=not args.no_resume, quiet=args.quiet
+    )
+    if not args.quiet and os.environ.get("RANK", "0") == "0":
+        best = (
+            f"{result.best_metric:.4f} at step {result.best_step}"
+            if result.best_metric is not None
+            else "n/a"
+        )
+        print(f"stopped by {result.stopped_by} at step {result.step}; best {cfg.train.metric} {best}")
+        print(f"run directory: {result.run_dir}")
+    if result.stopped_by == "signal":
+        return 130  # interrupted after saving a checkpoint: the same command resumes
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from sesli.train.tasks.lm import load_lm, sample_text
+
+    lm = load_lm(args.run_dir, checkpoint=args.checkpoint)
+    text = sample_text(
+        lm,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k if args.top_k > 0 else None,
+        seed=args.seed,
+    )
+    print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``sesli lm prepare|train|sample``; clear one-line errors for bad input."""
+    args = _parser().parse_args(argv)
+    from sesli.train.checkpoint import CheckpointError
+    from sesli.train.config import ConfigError
+    from sesli.train.tasks.lm_data import TextDataError
+
+    try:
+        return {"prepare": _prepare, "train": _train, "sample": _sample}[args.cmd](args)
+    except (TextDataError, ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"sesli lm {args.cmd}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""The one training loop every sesli model trains through.
+
+A task says *what* to train; the engine says *how*: devices and mixed precision (Hugging Face
+Accelerate, so ``accelerate launch`` runs the same code on many GPUs), AdamW with warm-up and
+cosine/exponential decay, gradient accumulation and clipping, EMA, validation, early stopping,
+best/last checkpoints, exact resume, SIGINT/SIGTERM handling, metrics, plots and a progress bar.
+
+A task is a :class:`Task` with three methods::
+
+    class MyTask(Task):
+        def build(self, accelerator, cfg):             # cfg: TrainConfig
+            model = MyModel(dim=64)
+            return Built(
+                modules={"model": model},
+                optimizers={"main": make_optimizer(model, cfg)},   # schedulers filled in by default
+                train_data=DataLoader(train_set, batch_size=cfg.batch_size,
+                                      sampler=EpochSampler(len(train_set), seed=cfg.seed)),
+                val_data=DataLoader(val_set, batch_size=cfg.batch_size),
+            )
+
+        def train_step(self, batch, ctx):              # called once per batch
+            loss = ctx.modules["model"](batch).loss
+            ctx.backward(loss)                          # scales for accumulation / fp16
+            ctx.step("main")                            # clip + step + LR schedule, on sync only
+            return {"loss": loss}                       # logged as train/loss
+
+        def eval_step(self, batch, ctx):               # under no_grad, modules in eval()
+            return {"loss": ctx.modules["model"](batch).loss}   # logged as val/loss
+
+    result = fit(MyTask(), TrainConfig(epochs=3), "runs/my-run")
+
+A GAN task builds two optimizers and, inside ``train_step``, calls ``ctx.backward(d_loss);
+ctx.step("disc")`` and then ``ctx.backward(g_loss); ctx.step("gen")``. Frozen parameters are
+simply left out of the optimizers (``make_optimizer`` skips ``requires_grad=False``). Every
+gradient is cleared after each step; within an accumulation group, compute G's loss under
+``with ctx.frozen("disc"):`` so it leaves no gradient on D. A task that
+must write extra artifacts when a new best model is saved overrides ``on_best(run_dir, ctx)``.
+A ``train_step`` may return ``"tokens"`` (a count), which the progress bar shows as tokens/s.
+``ctx.global_step`` is the number of optimizer steps done; ``ctx.step(name)`` is the method.
+
+The training DataLoader's sampler must be seeded per epoch (``EpochSampler``, or anything with
+``set_epoch``); a plain ``shuffle=True`` loader is refused because resume could not replay it.
+The best checkpoint is chosen by ``cfg.metric`` (e.g. ``val/loss``) in ``cfg.mode``.
+
+Run directory: ``config.yaml`` (frozen config), ``metrics.csv``, ``loss.png``, ``tensorboard/``,
+``checkpoints/step-N/`` (the last ``keep_last``) and ``checkpoints/best/``.
+
+Steps are optimizer steps: one step is ``grad_accum`` batches (the last group of an epoch may be
+shorter). Validation runs every ``eval_every`` steps, or at the end of each epoch when it is None.
+
+Exact resume: a checkpoint (``checkpoint.py``) holds weights, optimizers, schedulers, the grad
+scaler, EMA, the Python/NumPy/torch RNG states, the step, the epoch and how many batches of that
+epoch were consumed. The data order depends only on ``seed + epoch`` (:class:`EpochSampler`), so a
+resumed run skips exactly the consumed batches and, on CPU, ends with bit-identical weights. With
+several processes the RNG state saved is the main process's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from sesli.train import checkpoint as ckpt
+from sesli.train.config import TrainConfig, dump_config
+from sesli.train.logging import MetricsLog
+from sesli.train.sampler import check_replayable
+from sesli.train.schedule import EMA, make_scheduler
+from sesli.train.task import Built, StepContext, Task
+
+__all__ = ["Built", "Engine", "FitResult", "StepContext", "Task", "fit"]
+
+
+@dataclass
+class FitResult:
+    """How a run ended: ``stopped_by`` is "epochs", "max_steps", "early_stopping" or "signal"."""
+
+    run_dir: Path
+    step: int
+    epoch: int
+    stopped_by: str
+    best_metric: float | None
+    best_step: int | None
+    last_checkpoint: Path | None
+
+
+def _resolve_precision(cfg: TrainConfig) -> str:
+    if cfg.mixed_precision != "auto":
+        return cfg.mixed_precision
+    if not cfg.cpu and torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"  # CPU autocast is slower than fp32 for small models; MPS autocast is partial
+
+
+class Engine:
+    """Runs one task in one run directory. Use :func:`fit` unless you need the pieces."""
+
+    def __init__(
+        self, task: Task, cfg: TrainConfig, run_dir: str | Path, *, config: Any = None, quiet: bool = False
+    ):
+        self.task, self.cfg, self.run_dir = task, cfg, Path(run_dir)
+        self.config = config if config is not None else cfg  # the full tree frozen to config.yaml
+        self.quiet = quiet
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.epoch = self.consumed = 0
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.last_ckpt: Path | None = None
+        self._signal: int | None = None
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._tokens = 0.0
+        self._t0 = time.perf_counter()
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        if cfg.grad_accum < 1 or cfg.batch_size < 1:
+            raise ValueError(
+                f"grad_accum and batch_size must be >= 1, got {cfg.grad_accum}, {cfg.batch_size}"
+            )
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.acc = Accelerator(
+            cpu=cfg.cpu, mixed_precision=_resolve_precision(cfg), step_scheduler_with_optimizer=False
+        )
+        set_seed(cfg.seed)
+        built = self.task.build(self.acc, cfg)
+        check_replayable(built.train_data)
+        # DataLoader iterators draw a worker base seed from the global RNG unless they own a
+        # generator; give each loader one, reseeded per epoch/evaluation, so iterating data never
+        # shifts dropout masks and a resumed run draws exactly what an uninterrupted one draws.
+        self._gens = {}
+        for name, dl in (("train", built.train_data), ("val", built.val_data)):
+            if dl is not None:
+                dl.generator = dl.generator if dl.generator is not None else torch.Generator()
+                self._gens[name] = dl.generator
+        n_mod = len(built.modules)
+        prepared = self.acc.prepare(*built.modules.values(), *built.optimizers.values())
+        prepared = prepared if isinstance(prepared, tuple) else (prepared,)
+        built.modules = dict(zip(built.modules, prepared[:n_mod], strict=True))
+        built.optimizers = dict(zip(built.optimizers, prepared[n_mod:], strict=True))
+        built.train_data = self.acc.prepare(built.train_data)
+        if built.val_data is not None:
+            built.val_data = self.acc.prepare(built.val_data)
+        self.steps_per_epoch = math.ceil(len(built.train_data) / cfg.grad_accum)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        for name, opt in built.optimizers.items():
+            if name not in built.schedulers:
+                built.schedulers[name] = make_scheduler(opt, cfg, self.total_steps)
+        self.ema = None
+        if cfg.ema_decay is not None:
+            built.ema_module = built.ema_module or next(iter(built.modules))
+            self.ema = EMA(self.acc.unwrap_model(built.modules[built.ema_module]), cfg.ema_decay)
+        self.built = built
+        self.ctx = StepContext(self.acc, built, cfg)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(self, *, resume: bool = True) -> FitResult:
+        if not resume and ckpt.latest_checkpoint(self.ckpt_dir) is not None:
+            raise ValueError(
+                f"{self.run_dir} already holds checkpoints; to start over choose another run "
+                "directory or delete this one (its checkpoints would mix with the new run's)"
+            )
+        self.setup()
+        resumed = self.resume() if resume else None
+        main = self.acc.is_main_process
+        self.log = MetricsLog(self.run_dir, resume_step=resumed, enabled=main)
+        if main:
+            dump_config(self.config, self.run_dir / "config.yaml")
+            self._describe(resumed)
+        old_handlers = self._install_signals()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.ctx.global_step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=self.quiet or not main or not sys.stderr.isatty(),
+        )
+        stopped_by = self._already_done()
+        train_data = self.built.train_data
+        self._t0 = time.perf_counter()
+        try:
+            while stopped_by is None and self.epoch < self.cfg.epochs:
+                train_data.set_epoch(self.epoch)
+                self._gens["train"].manual_seed(self.cfg.seed + self.epoch)
+                self.ctx.epoch = self.epoch
+                n_batches = len(train_data)
+                batches = (
+                    self.acc.skip_first_batches(train_data, self.consumed) if self.consumed else train_data
+                )
+                for batch in batches:
+                    self.consumed += 1
+                    self.ctx.sync = self.consumed % self.cfg.grad_accum == 0 or self.consumed == n_batches
+                    self._train_batch(batch)
+                    if not self.ctx.sync:
+                        continue
+                    for opt in self.built.optimizers.values():  # e.g. D's grads left by G's loss
+                        opt.zero_grad(set_to_none=True)
+                    self.ctx.global_step += 1
+                    bar.update(1)
+                    stopped_by = self._after_step(bar, end_of_epoch=self.consumed == n_batches)
+                    if stopped_by is not None:
+                        break
+                else:
+                    self.epoch, self.consumed = self.epoch + 1, 0
+            stopped_by = stopped_by or "epochs"
+            if self.last_ckpt is None or ckpt.step_dir_name(self.ctx.global_step) != self.last_ckpt.name:
+                self.save()
+        finally:
+            bar.close()
+            self._restore_signals(old_handlers)
+            self.log.plot()
+            self.log.close()
+            self.acc.end_training()
+        return FitResult(
+            self.run_dir,
+            self.ctx.global_step,
+            self.epoch,
+            stopped_by,
+            self.best,
+            self.best_step,
+            self.last_ckpt,
+        )
+
+    def _already_done(self) -> str | None:
+        """A run resumed from its final checkpoint has nothing left to do."""
+        if self.cfg.max_steps is not None and self.ctx.global_step >= self.cfg.max_steps:
+            return "max_steps"
+        patience = self.cfg.early_stopping_patience
+        if patience is not None and self.bad_evals >= patience:
+            return "early_stopping"
+        return None
+
+    def _train_batch(self, batch: Any) -> None:
+        modules = self.built.modules.values()
+        no_sync = contextlib.ExitStack()
+        if not self.ctx.sync:  # skip the DDP all-reduce on batches that only accumulate
+            for m in modules:
+                if any(p.requires_grad for p in m.parameters()):
+                    no_sync.enter_context(self.acc.no_sync(m))
+        with no_sync:
+            logs = self.task.train_step(batch, self.ctx)
+        for k, v in logs.items():
+            if k == "tokens":
+                self._tokens += float(v)
+                continue
+            v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
+            self._sums[k] = self._sums[k] + v if k in self._sums else v
+        self._count += 1
+
+    def _after_step(self, bar: tqdm, *, end_of_epoch: bool) -> str | None:
+        cfg, step = self.cfg, self.ctx.global_step
+        if self.ema is not None:
+            self.ema.update(self.acc.unwrap_model(self.built.modules[self.built.ema_module]))
+        if step % cfg.log_every == 0 or end_of_epoch:
+            self._flush_train_logs(bar)
+        if cfg.plot_every and step % cfg.plot_every == 0:
+            self.log.plot()
+        stopped_by = None
+        eval_due = step % cfg.eval_every == 0 if cfg.eval_every else end_of_epoch
+        if eval_due and self.built.val_data is not None:
+            metrics = self.evaluate()
+            self.log.log(step, self.epoch, metrics)
+            if cfg.metric not in metrics:
+                raise KeyError(f"metric {cfg.metric!r} is not among the validation metrics {sorted(metrics)}")
+            value = metrics[cfg.metric]
+            improved = self.best is None or (value < self.best if cfg.mode == "min" else value > self.best)
+            if improved:
+                self.best, self.best_step, self.bad_evals = value, step, 0
+                if cfg.save_best:
+                    self.save(best=True)
+                    self.task.on_best(self.run_dir, self.ctx)
+            else:
+                self.bad_evals += 1
+                if cfg.early_stopping_patience is not None and self.bad_evals >= cfg.early_stopping_patience:
+                    stopped_by = "early_stopping"
+        if cfg.max_steps is not None and step >= cfg.max_steps:
+            stopped_by = stopped_by or "max_steps"
+        if end_of_epoch and self.epoch + 1 >= cfg.epochs:
+            stopped_by = stopped_by or "epochs"
+        if self._signal is not None:
+            stopped_by = "signal"
+        if stopped_by is not None or (cfg.save_every and step % cfg.save_every == 0):
+            self.save()
+        return stopped_by
+
+    def _flush_train_logs(self, bar: tqdm) -> None:
+        if not self._count:
+            return
+        values = {f"train/{k}": (v / self._count).item() for k, v in self._sums.items()}
+        for name, norm in self.ctx.grad_norms.items():
+            values[f"train/grad_norm_{name}"] = float(norm)
+        sched = next(iter(self.built.schedulers.values()), None)
+        if sched is not None:
+            values["lr"] = sched.get_last_lr()[0]
+        now = time.perf_counter()
+        postfix = {k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k in ("train/loss", "lr")}
+        if self._tokens:
+            postfix["tok/s"] = f"{self._tokens / max(now - self._t0, 1e-9):.0f}"
+        bar.set_postfix(postfix, refresh=False)
+        self.log.log(self.ctx.global_step, self.epoch, values)
+        self._sums, self._count, self._tokens, self._t0 = {}, 0, 0.0, now
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Average ``eval_step`` over the validation data (EMA weights when EMA is on)."""
+        modules = self.built.modules
+        flags = {m: m.training for mod in modules.values() for m in mod.modules()}
+        for mod in modules.values():
+            mod.eval()
+        if self.ema is not None:
+            self.ema.swap(self.acc.unwrap_model(modules[self.built.ema_module]))
+        sums: dict[str, torch.Tensor] = {}
+        n = 0
+        self._gens["val"].manual_seed(self.cfg.seed)
+        try:
+            for batch in self.built.val_data:
+                for k, v in self.task.eval_step(batch, self.ctx).items():
+                    v = torch.as_tensor(v, dtype=torch.float32, device=self.acc.device).detach()
+                    sums[k] = sums[k] + v if k in sums else v
+                n += 1
+        finally:
+            if self.ema is not None:
+                self.ema.swap(self.acc.unwrap_model(modules[self.built.ema_module]))
+            for m, flag in flags.items():
+                m.train(flag)
+        if n == 0:
+            raise ValueError("the validation data yielded no batches")
+        return {f"val/{k}": self.acc.reduce(v / n, reduction="mean").item() for k, v in sums.items()}
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self, *, best: bool = False) -> None:
+        """Write ``checkpoints/step-N`` (and prune to ``keep_last``) or ``checkpoints/best``."""
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            if best:
+                self._save_best()
+            else:
+                self.last_ckpt = ckpt.save_checkpoint(
+                    self.ckpt_dir / ckpt.step_dir_name(self.ctx.global_step),
+                    weights={n: self.acc.unwrap_model(m).state_dict() for n, m in self.built.modules.items()},
+                    state=self._state(),
+                    step=self.ctx.global_step,
+                )
+                ckpt.prune_checkpoints(self.ckpt_dir, self.cfg.keep_last)
+        self.acc.wait_for_everyone()
+
+    def _save_best(self) -> None:
+        ema_name = self.built.ema_module
+        if self.ema is not None:  # the best model is the one validated: the averaged weights
+            self.ema.swap(self.acc.unwrap_model(self.built.modules[ema_name]))
+        try:
+            ckpt.save_checkpoint(
+                self.ckpt_dir / "best",
+                weights={n: self.acc.unwrap_model(m).state_dict() for n, m in self.built.modules.items()},
+                state={
+                    "step": self.ctx.global_step,
+                    "epoch": self.epoch,
+                    "metric": self.cfg.metric,
+                    "value": self.best,
+                },
+                step=self.ctx.global_step,
+            )
+        finally:
+            if self.ema is not None:
+                self.ema.swap(self.acc.unwrap_model(self.built.modules[ema_name]))
+
+    def _state(self) -> dict[str, Any]:
+        b = self.built
+        return {
+            "step": self.ctx.global_step,
+            "epoch": self.epoch,
+            "consumed": self.consumed,
+            "best": self.best,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "optimizers": {n: o.state_dict() for n, o in b.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in b.schedulers.items()},
+            "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": ckpt.rng_state(),
+            # train metrics accumulated since the last log line, so a resumed run logs the same averages
+            "pending_logs": {"sums": dict(self._sums), "count": self._count, "tokens": self._tokens},
+        }
+
+    def resume(self) -> int | None:
+        """Load the newest checkpoint of the run directory, if any; return its step."""
+        ckpt.clean_stale(self.ckpt_dir)
+        latest = ckpt.latest_checkpoint(self.ckpt_dir)
+        if latest is None:
+            return None
+        loaded = ckpt.load_checkpoint(latest)
+        b, s = self.built, loaded.state
+        if set(loaded.weights) != set(b.modules) or set(s["optimizers"]) != set(b.optimizers):
+            raise ckpt.CheckpointError(
+                f"checkpoint {latest} holds modules {sorted(loaded.weights)} / optimizers "
+                f"{sorted(s['optimizers'])}, but the task built {sorted(b.modules)} / {sorted(b.optimizers)}"
+            )
+        for name, module in b.modules.items():
+            self.acc.unwrap_model(module).load_state_dict(loaded.weights[name])
+        for name, opt in b.optimizers.items():
+            opt.load_state_dict(s["optimizers"][name])
+        for name, sched in b.schedulers.items():
+            sched.load_state_dict(s["schedulers"][name])
+        if self.acc.scaler is not None and s["scaler"] is not None:
+            self.acc.scaler.load_state_dict(s["scaler"])
+        if self.ema is not None and s["ema"] is not None:
+            self.ema.load_state_dict(s["ema"])
+        self.ctx.global_step, self.epoch, self.consumed = s["step"], s["epoch"], s["consumed"]
+        self.best, self.best_step, self.bad_evals = s["best"], s["best_step"], s["bad_evals"]
+        pending = s["pending_logs"]
+        self._sums, self._count, self._tokens = dict(pending["sums"]), pending["count"], pending["tokens"]
+        ckpt.set_rng_state(s["rng"])
+        self.last_ckpt = latest
+        return self.ctx.global_step
+
+    # ---- signals and messages ------------------------------------------------------------------
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._signal is not None:  # a second signal: stop now, without saving
+                raise KeyboardInterrupt
+            self._signal = signum
+            self.acc.print(f"\nsignal {signum}: saving a checkpoint at the end of this step, then stopping")
+
+        return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _restore_signals(self, old: dict[int, Any]) -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    def _describe(self, resumed: int | None) -> None:
+        if self.quiet:
+            return
+        for name, m in self.built.modules.items():
+            total = sum(p.numel() for p in m.parameters())
+            trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
+            self.acc.print(f"{name}: {total:,} parameters ({trainable:,} trainable)")
+        where = f"resumed from step {resumed}" if resumed is not None else "fresh start"
+        self.acc.print(
+            f"run {self.run_dir}: {where}; {self.total_steps} steps, {self.steps_per_epoch} per epoch; "
+            f"device {self.acc.device}, precision {self.acc.mixed_precision}"
+        )
+
+
+def fit(
+    task: Task,
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    config: Any = None,
+    resume: bool = True,
+    quiet: bool = False,
+) -> FitResult:
+    """Train ``task`` in ``run_dir``, resuming from its newest checkpoint when there is one.
+
+    Args:
+        task: what to train (see the module docstring).
+        cfg: the engine's settings.
+        run_dir: where config.yaml, metrics.csv, loss.png, tensorboard/ and checkpoints/ go.
+        config: the full config tree to freeze to config.yaml (default: ``cfg``).
+        resume: continue from ``run_dir/checkpoints`` (False starts over, overwriting logs).
+        quiet: no progress bar or start-up messages.
+
+    Raises:
+        CheckpointError: the newest checkpoint is truncated, corrupt or does not fit the task.
+    """
+    return Engine(task, cfg, run_dir, config=config, quiet=quiet).run(resume=resume)
