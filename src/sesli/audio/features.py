@@ -134,7 +134,8 @@ def f0(
     """Fundamental frequency in Hz per frame (0 where unvoiced), with pyworld.
 
     pyworld (MIT) rather than parselmouth (GPL, as Praat is) keeps the core Apache-2.0. Harvest is
-    slower than DIO but far more robust on speech, and both are refined with StoneMask. The frame
+    slower than DIO but far more robust on speech, and both are refined with StoneMask. Harvest
+    calls a pure sine unvoiced (it looks for harmonics); use ``method="dio"`` for test tones. The frame
     count matches :func:`mel_spectrogram` (``1 + T // hop``).
 
     Args:
