@@ -1,0 +1,211 @@
+"""Turkish text to speech with Kokoro: normalise -> G2P -> ids -> batched synthesis -> 24 kHz audio.
+
+Decisions:
+
+* The model's own vocab (from its config) maps phonemes to ids; symbols it lacks are reported in
+  ``Synthesis.unknown`` together with the characters the G2P could not read, and skipped.
+* Text with nothing speakable (empty, only punctuation, only unknown scripts) raises
+  :class:`SynthesisError` ("nothing to say: ..."): silence would hide a mistake in the input.
+* A voice pack ``[510, 1, R]`` is indexed by the chunk's phoneme count, as upstream Kokoro does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sesli.inference.chunking import Chunk, split_phonemes
+from sesli.models.kokoro.config import SAMPLE_RATE
+from sesli.models.kokoro.loading import LoadedKokoro, ModelLoadError
+
+
+class SynthesisError(ValueError):
+    """Input that cannot be synthesised: nothing speakable, a bad voice, a bad speed."""
+
+
+@dataclass
+class Synthesis:
+    """Audio and what was said."""
+
+    audio: np.ndarray  # (N,) float32 in [-1, 1]
+    sample_rate: int = SAMPLE_RATE
+    phonemes: str = ""
+    chunks: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.audio) / self.sample_rate
+
+
+class Synthesizer:
+    """A loaded Kokoro model that speaks Turkish.
+
+    Args:
+        loaded: model and voices from :func:`sesli.models.kokoro.loading.from_pretrained`.
+        batch_size: chunks synthesised together.
+        noise: the source's random phase/noise (as upstream); False makes audio deterministic.
+        fuse: fold the weight norms of ``loaded.model`` in place (faster; the model is then for
+            inference only, and its state dict holds plain ``weight`` tensors).
+    """
+
+    def __init__(
+        self, loaded: LoadedKokoro, *, batch_size: int = 16, noise: bool = True, fuse: bool = True
+    ) -> None:
+        self.noise = noise
+        if fuse:
+            loaded.model.fuse_weight_norm()
+        self.loaded = loaded
+        self.model = loaded.model.eval()
+        self.config = loaded.model.config
+        self.vocab = self.config.vocab
+        self.batch_size = batch_size
+        self._voice_cache: dict[str, Tensor] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---- text -------------------------------------------------------------------------------
+    def prepare(self, text: str) -> tuple[list[Chunk], list[str], str]:
+        """Text -> chunks (phonemes the model knows), unknown symbols, all phonemes."""
+        from sesli.text.g2p import phonemize
+
+        if not isinstance(text, str) or not text.strip():
+            raise SynthesisError("nothing to say: the text is empty")
+        result = phonemize(text)
+        unknown = list(dict.fromkeys(result.unknown))
+        missing = sorted({ch for ch in result.phonemes if ch not in self.vocab and not ch.isspace()})
+        unknown += [ch for ch in missing if ch not in unknown]
+        phonemes = "".join(ch for ch in result.phonemes if ch in self.vocab or ch.isspace())
+        chunks = split_phonemes(phonemes, self.config.max_phonemes)
+        chunks = [c for c in chunks if any(ch.isalpha() or ch in "ˈˌː" for ch in c.phonemes)]
+        if not chunks:
+            what = f"unknown characters {' '.join(unknown)}" if unknown else "no letters, only punctuation"
+            raise SynthesisError(f"nothing to say: {text[:40]!r} has {what}")
+        if unknown:
+            warnings.warn(f"skipped symbols the model cannot say: {' '.join(unknown)}", stacklevel=3)
+        return chunks, unknown, phonemes
+
+    # ---- voices -----------------------------------------------------------------------------
+    def voice_pack(self, voice: str | Path | Tensor | None = None) -> Tensor:
+        """Resolve a voice (name, file, or tensor) to a pack ``(P, 1, R)`` on the model's device."""
+        voice = voice if voice is not None else self.loaded.default_voice
+        if voice is None:
+            raise SynthesisError("no voice given and the model has no default voice")
+        if isinstance(voice, Tensor):
+            pack = voice
+        else:
+            key = str(voice)
+            if key not in self._voice_cache:
+                self._voice_cache[key] = self._read_voice(key)
+            pack = self._voice_cache[key]
+        r = self.config.ref_dim
+        if pack.dim() == 1:
+            pack = pack.reshape(1, 1, -1)
+        elif pack.dim() == 2:
+            pack = pack.unsqueeze(1)
+        if pack.dim() != 3 or pack.shape[1] != 1 or pack.shape[2] != r or pack.shape[0] < 1:
+            raise SynthesisError(
+                f"voice {str(voice)[:60]!r} has shape {tuple(pack.shape)}; expected [510, 1, {r}]"
+            )
+        if not torch.isfinite(pack).all():
+            raise SynthesisError(f"voice {str(voice)[:60]!r} holds NaN or infinite values")
+        return pack.to(self.device, torch.float32)
+
+    def _read_voice(self, name: str) -> Tensor:
+        source = self.loaded.voices.get(name)
+        if source is None and Path(name).is_file():
+            source = Path(name)
+        if source is None and self.loaded.fetch_voice is not None:
+            try:
+                source = self.loaded.fetch_voice(name)
+            except ModelLoadError as err:
+                raise SynthesisError(str(err)) from err
+        if source is None:
+            known = ", ".join(sorted(self.loaded.voices)) or "none"
+            raise SynthesisError(f"unknown voice {name!r}; this model has: {known} (or pass a .pt file)")
+        if isinstance(source, Tensor):
+            return source
+        try:
+            pack = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise SynthesisError(f"cannot read voice file {source}: {type(err).__name__}") from err
+        if not isinstance(pack, Tensor):
+            raise SynthesisError(f"voice file {source} does not hold a tensor")
+        return pack
+
+    # ---- audio ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def synthesize_chunks(self, chunks: list[Chunk], pack: Tensor, speed: float = 1.0) -> list[np.ndarray]:
+        """Synthesise chunks in length-sorted batches; returns one float32 array per chunk."""
+        if not (0.1 <= float(speed) <= 10.0):
+            raise SynthesisError(f"speed must be between 0.1 and 10, got {speed}")
+        ids = [[0, *(self.vocab[ch] for ch in c.phonemes), 0] for c in chunks]
+        order = sorted(range(len(chunks)), key=lambda i: len(ids[i]))
+        out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            lengths = torch.tensor([len(ids[i]) for i in batch])
+            padded = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+            for row, i in enumerate(batch):
+                padded[row, : len(ids[i])] = torch.tensor(ids[i])
+            rows = torch.tensor([min(len(ids[i]) - 2, pack.shape[0]) - 1 for i in batch])
+            style = pack[rows.clamp(min=0), 0]  # (B, R)
+            result = self.model.infer(
+                padded.to(self.device),
+                style,
+                float(speed),
+                lengths.to(self.device) if len(batch) > 1 else None,
+                noise=self.noise,
+            )
+            audio = result.audio.float().cpu().numpy()
+            for row, i in enumerate(batch):
+                out[i] = audio[row, : int(result.audio_lengths[row])].astype(np.float32)
+        return out
+
+    def synthesize(
+        self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0
+    ) -> Synthesis:
+        """Text to one waveform (chunks joined with short pauses)."""
+        chunks, unknown, phonemes = self.prepare(text)
+        pack = self.voice_pack(voice)
+        pieces = self.synthesize_chunks(chunks, pack, speed)
+        audio = _join(pieces, chunks)
+        return Synthesis(audio=audio, phonemes=phonemes, chunks=[c.phonemes for c in chunks], unknown=unknown)
+
+    def stream(
+        self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0
+    ) -> Iterator[np.ndarray]:
+        """Yield audio chunk by chunk (pause included): the first chunk alone, then in batches."""
+        chunks, _, _ = self.prepare(text)
+        pack = self.voice_pack(voice)
+        n = len(chunks)
+        first = chunks[:1]
+        yield _join(self.synthesize_chunks(first, pack, speed), first, trailing=n > 1)
+        for start in range(1, n, self.batch_size):
+            group = chunks[start : start + self.batch_size]
+            pieces = self.synthesize_chunks(group, pack, speed)
+            for k, (piece, chunk) in enumerate(zip(pieces, group, strict=True)):
+                yield _join([piece], [chunk], trailing=start + k < n - 1)
+
+
+def _join(pieces: list[np.ndarray], chunks: list[Chunk], *, trailing: bool = False) -> np.ndarray:
+    """Concatenate pieces with each chunk's pause after it (after the last only if ``trailing``)."""
+    parts = []
+    for k, (piece, chunk) in enumerate(zip(pieces, chunks, strict=True)):
+        parts.append(piece)
+        if trailing or k < len(pieces) - 1:
+            parts.append(np.zeros(int(chunk.pause_after * SAMPLE_RATE), np.float32))
+    return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)

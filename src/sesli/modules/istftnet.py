@@ -1,0 +1,221 @@
+"""iSTFTNet generator with a harmonic-plus-noise source (the Kokoro / StyleTTS2 vocoder head).
+
+Letters: B batch, C channels, T frames at the generator's input rate, N audio samples, H harmonics
+(fundamental + overtones), F STFT frames.
+
+The generator upsamples features by ``prod(upsample_rates)``, adds at each stage a projection of
+the STFT of a sine excitation built from F0 (neural source filter), and ends in a ``conv_post``
+that predicts a log-magnitude and a phase per STFT bin; ``torch.istft`` turns them into audio, so
+``N = T * prod(upsample_rates) * hop``.
+
+Batches are padded: ``lengths`` (valid input steps per item) drive masks at every rate, and the
+two steps whose edges depend on the true signal end (the sine source with its interpolations, and
+the STFT/iSTFT with their centre padding) run per item. They are cheap next to the convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sesli.modules.masking import apply_mask, lengths_to_mask, weight_norm
+from sesli.modules.style import SnakeResBlock
+
+
+class HarmonicSource(nn.Module):
+    """Sine excitation from F0: ``tanh(linear(harmonics))`` with noise in unvoiced regions.
+
+    The maths follows the hn-NSF source (Wang et al. 2019) as Kokoro computes it: the per-sample
+    phase increment ``f * h / sr`` is averaged down to frame rate, integrated, and interpolated
+    back up, which keeps the phase smooth across frames. Random draws (initial phase of the
+    overtones, then additive noise) use the global RNG in that order unless a generator is given.
+
+    Args:
+        sample_rate: audio rate in Hz.
+        upsample_scale: audio samples per F0 step.
+        harmonic_num: overtones above the fundamental.
+        sine_amp: amplitude of the sines.
+        noise_std: noise std in voiced regions (unvoiced: ``sine_amp / 3``).
+        voiced_threshold: F0 (Hz) above which a sample counts as voiced.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        upsample_scale: int,
+        harmonic_num: int = 8,
+        sine_amp: float = 0.1,
+        noise_std: float = 0.003,
+        voiced_threshold: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.upsample_scale = upsample_scale
+        self.dim = harmonic_num + 1
+        self.sine_amp = sine_amp
+        self.noise_std = noise_std
+        self.voiced_threshold = voiced_threshold
+        self.l_linear = nn.Linear(self.dim, 1)
+
+    @torch.no_grad()
+    def sines(self, f0: Tensor, *, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Noisy harmonic sines for one item: ``f0 (1, T)`` in Hz -> ``(1, N, H)``."""
+        up = self.upsample_scale
+        f0 = F.interpolate(f0[:, None], scale_factor=float(up), mode="nearest").transpose(1, 2)  # (1, N, 1)
+        harmonics = torch.arange(1, self.dim + 1, device=f0.device, dtype=f0.dtype)
+        rad = (f0 * harmonics / self.sample_rate) % 1  # (1, N, H) phase increment per sample
+        if noise:
+            rand_ini = torch.rand(f0.shape[0], self.dim, device=f0.device, generator=generator)
+            rand_ini[:, 0] = 0  # the fundamental starts at phase 0, overtones at random phases
+            rad[:, 0, :] = rad[:, 0, :] + rand_ini
+        rad = F.interpolate(rad.transpose(1, 2), scale_factor=1 / up, mode="linear")  # (1, H, T)
+        phase = torch.cumsum(rad, dim=-1) * 2 * math.pi
+        phase = F.interpolate(phase * up, scale_factor=float(up), mode="linear").transpose(1, 2)  # (1, N, H)
+        sines = torch.sin(phase) * self.sine_amp
+        uv = (f0 > self.voiced_threshold).to(sines.dtype)  # (1, N, 1)
+        if not noise:
+            return sines * uv
+        noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
+        # empty_like keeps the transposed layout, so the draws land where upstream's randn_like puts them
+        eps = torch.empty_like(sines).normal_(generator=generator)
+        return sines * uv + noise_amp * eps
+
+    def forward(self, f0: Tensor, *, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """One item's excitation: ``f0 (1, T)`` -> ``(1, N)``."""
+        return torch.tanh(self.l_linear(self.sines(f0, noise=noise, generator=generator))).squeeze(-1)
+
+
+class ISTFTGenerator(nn.Module):
+    """Upsampling generator ending in an inverse STFT (iSTFTNet, Kawamura et al. 2023).
+
+    Args:
+        in_channels: channels of the input features (``upsample_initial_channel``).
+        style_dim: width of the style vector.
+        upsample_rates: time upsampling per stage.
+        upsample_kernel_sizes: kernel of each transposed conv.
+        resblock_kernel_sizes: kernels of the parallel residual blocks per stage.
+        resblock_dilation_sizes: dilations of those blocks.
+        n_fft: FFT size of the output STFT (and of the source STFT).
+        hop: STFT hop in samples.
+        sample_rate: audio rate in Hz.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        style_dim: int,
+        upsample_rates: list[int],
+        upsample_kernel_sizes: list[int],
+        resblock_kernel_sizes: list[int],
+        resblock_dilation_sizes: list[list[int]],
+        n_fft: int,
+        hop: int,
+        sample_rate: int = 24000,
+    ) -> None:
+        super().__init__()
+        self.upsample_rates = list(upsample_rates)
+        self.num_kernels = len(resblock_kernel_sizes)
+        self.n_fft = n_fft
+        self.hop = hop
+        self.m_source = HarmonicSource(
+            sample_rate=sample_rate, upsample_scale=math.prod(upsample_rates) * hop
+        )
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        self.noise_convs = nn.ModuleList()
+        self.noise_res = nn.ModuleList()
+        ch = in_channels
+        for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes, strict=True)):
+            ch = in_channels // 2 ** (i + 1)
+            self.ups.append(weight_norm(nn.ConvTranspose1d(ch * 2, ch, k, u, padding=(k - u) // 2)))
+            for rk, rd in zip(resblock_kernel_sizes, resblock_dilation_sizes, strict=True):
+                self.resblocks.append(
+                    SnakeResBlock(channels=ch, kernel_size=rk, dilations=tuple(rd), style_dim=style_dim)
+                )
+            if i + 1 < len(upsample_rates):
+                stride = math.prod(upsample_rates[i + 1 :])
+                conv = nn.Conv1d(
+                    n_fft + 2, ch, kernel_size=stride * 2, stride=stride, padding=(stride + 1) // 2
+                )
+                res = SnakeResBlock(channels=ch, kernel_size=7, dilations=(1, 3, 5), style_dim=style_dim)
+            else:
+                conv = nn.Conv1d(n_fft + 2, ch, kernel_size=1)
+                res = SnakeResBlock(channels=ch, kernel_size=11, dilations=(1, 3, 5), style_dim=style_dim)
+            self.noise_convs.append(conv)
+            self.noise_res.append(res)
+        self.conv_post = weight_norm(nn.Conv1d(ch, n_fft + 2, 7, 1, padding=3))
+        self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+
+    def _stft(self, wav: Tensor) -> Tensor:
+        """``(N,)`` -> magnitude and phase stacked ``(n_fft + 2, F)``."""
+        spec = torch.stft(wav, self.n_fft, self.hop, self.n_fft, window=self.window, return_complex=True)
+        return torch.cat([spec.abs(), spec.angle()], dim=0)
+
+    def forward(
+        self,
+        x: Tensor,
+        s: Tensor,
+        f0: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Features to audio.
+
+        Args:
+            x: ``(B, C, T)`` features.
+            s: ``(B, S)`` style.
+            f0: ``(B, T)`` F0 in Hz at the same rate as ``x``.
+            lengths: ``(B,)`` valid steps per item (None: all ``T``).
+            noise: draw the source's random phases and noise (False: deterministic source).
+            generator: RNG for the source (None: the global RNG).
+
+        Returns:
+            ``(B, N)`` audio, zero after each item's end (``N = T * prod(rates) * hop``).
+        """
+        B, _, T = x.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long, device=x.device)
+        scale = math.prod(self.upsample_rates)
+        n_frames = T * scale + 1  # STFT frames of the source == generator output steps
+        with torch.no_grad():
+            har = x.new_zeros(B, self.n_fft + 2, n_frames)  # (B, n_fft + 2, F)
+            for b in range(B):
+                n = int(lengths[b])
+                src = self.m_source(f0[b : b + 1, :n], noise=noise, generator=generator)  # (1, N_b)
+                har[b, :, : n * scale + 1] = self._stft(src[0])
+        ragged = not bool((lengths == T).all())  # no masks needed when every item fills T
+        step_len = lengths.clone()
+        mask = lengths_to_mask(lengths, T) if ragged else None
+        for i, rate in enumerate(self.upsample_rates):
+            last = i == len(self.upsample_rates) - 1
+            step_len = step_len * rate + (1 if last else 0)
+            x = F.leaky_relu(x, 0.1)
+            steps = T * math.prod(self.upsample_rates[: i + 1]) + int(last)
+            new_mask = lengths_to_mask(step_len, steps) if ragged else None
+            x_source = self.noise_res[i](self.noise_convs[i](har), s, new_mask)
+            x = self.ups[i](apply_mask(x, mask))
+            if last:
+                x = F.pad(x, (1, 0), mode="reflect")
+            x = x + x_source
+            mask = new_mask
+            xs = self.resblocks[i * self.num_kernels](x, s, mask)
+            for j in range(1, self.num_kernels):
+                xs = xs + self.resblocks[i * self.num_kernels + j](x, s, mask)
+            x = xs / self.num_kernels
+        x = self.conv_post(apply_mask(F.leaky_relu(x), mask))  # (B, n_fft + 2, F)
+        half = self.n_fft // 2 + 1
+        spec, phase = torch.exp(x[:, :half]), torch.sin(x[:, half:])
+        audio = x.new_zeros(B, (n_frames - 1) * self.hop)
+        for b in range(B):
+            f = int(step_len[b])
+            z = spec[b, :, :f] * torch.exp(phase[b, :, :f] * 1j)
+            wav = torch.istft(z, self.n_fft, self.hop, self.n_fft, window=self.window)
+            audio[b, : wav.shape[-1]] = wav
+        return audio
