@@ -40,8 +40,12 @@ system-deps:
 	  else echo "warning: please install$$missing (tests that need them are skipped)"; fi; \
 	fi
 
+# DATA= your speech (any `sesli prepare` source, or a prepared folder); BASE= hexgrad/Kokoro-82M, a path,
+# or debug (default: the official weights if they are in the Hugging Face cache, else debug).
+DATA ?=
+BASE ?=
 demo: $(STAMP) system-deps
-	$(PY) -m sesli.demo
+	$(PY) -m sesli.demo $(if $(DATA),--data "$(DATA)") $(if $(BASE),--base "$(BASE)")
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -1,0 +1,103 @@
+"""``sesli kokoro``: LoRA fine-tuning of Kokoro-82M on Turkish speech, and merging an adapter.
+
+sesli kokoro finetune --data PREPARED_DIR --out RUN [--base hexgrad/Kokoro-82M|PATH|debug]
+                      [--epochs 5] [--batch-size 2] [--lr 1e-4] [--lora-r 8] [--lora-alpha 16]
+                      [--targets albert[,predictor,text_encoder,decoder,lstm]] [--max-steps N]
+                      [--config YAML] [key=value ...]
+sesli kokoro merge RUN --out DIR [--base PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sesli kokoro", description="Kokoro-82M: LoRA fine-tuning and merging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("finetune", help="fine-tune Kokoro with LoRA on a `sesli prepare` folder")
+    f.add_argument("--data", required=True, help="experiment folder from `sesli prepare`")
+    f.add_argument("--out", required=True, help="run directory (adapter, voice, card, checkpoints, plots)")
+    f.add_argument("--base", default=None, help="hexgrad/Kokoro-82M (default), a local path, or debug")
+    f.add_argument(
+        "--config", default=None, help="YAML config (default: configs/kokoro/finetune.yaml values)"
+    )
+    f.add_argument("--epochs", type=int, default=None)
+    f.add_argument("--batch-size", type=int, default=None)
+    f.add_argument("--lr", type=float, default=None)
+    f.add_argument("--lora-r", type=int, default=None)
+    f.add_argument("--lora-alpha", type=float, default=None)
+    f.add_argument(
+        "--targets", default=None, help="comma-separated: albert, predictor, text_encoder, decoder, lstm"
+    )
+    f.add_argument("--voice", default=None, help="voice pack to start the new voice from (default: mean)")
+    f.add_argument("--max-steps", type=int, default=None)
+    f.add_argument("--patience", type=int, default=None, help="early-stopping patience (evaluations)")
+    f.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU exists")
+    f.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out")
+    f.add_argument("--quiet", action="store_true")
+    f.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.eval_every=50")
+
+    m = sub.add_parser("merge", help="fold a LoRA run into full weights (official checkpoint format)")
+    m.add_argument("run", help="the fine-tuning run directory")
+    m.add_argument("--out", required=True, help="output directory (kokoro-v1_0.pth, config.json, voices/)")
+    m.add_argument("--base", default=None, help="the base model (default: the id in the run's model card)")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    pairs = {
+        "finetune.data": args.data,
+        "finetune.base": args.base,
+        "finetune.voice": args.voice,
+        "finetune.lora_r": args.lora_r,
+        "finetune.lora_alpha": args.lora_alpha,
+        "finetune.targets": f"[{args.targets}]" if args.targets else None,
+        "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size,
+        "train.lr": args.lr,
+        "train.max_steps": args.max_steps,
+        "train.early_stopping_patience": args.patience,
+        "train.cpu": True if args.cpu else None,
+    }
+    return [f"{k}={v}" for k, v in pairs.items() if v is not None] + list(args.overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``sesli kokoro finetune|merge``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from sesli.models.kokoro.adapter import AdapterError
+    from sesli.models.kokoro.lora import LoraTargetError
+    from sesli.train.checkpoint import CheckpointError
+    from sesli.train.config import ConfigError
+    from sesli.train.tasks.kokoro_finetune import FinetuneError, finetune, merge_run
+
+    try:
+        if args.command == "finetune":
+            result = finetune(
+                args.out,
+                config=args.config,
+                overrides=_overrides(args),
+                resume=not args.restart,
+                quiet=args.quiet,
+            )
+            if result.stopped_by == "signal":
+                print(f"stopped by a signal at step {result.step}; run the same command again to resume")
+                return 130
+            print(f"done ({result.stopped_by}, step {result.step}); adapter and voice in {args.out}")
+            print(
+                f'speak with: sesli say --model {args.out} "Merhaba, size nasıl yardımcı olabilirim?" -o out.wav'
+            )
+        else:
+            out = merge_run(args.run, args.out, base=args.base)
+            print(f"merged weights written to {out}")
+    except (ConfigError, FinetuneError, AdapterError, LoraTargetError, CheckpointError) as err:
+        print(f"sesli kokoro {args.command}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""Kokoro-82M Turkish fine-tuning with LoRA, as an engine task.
+
+The base model is frozen; PEFT LoRA layers (``sesli.models.kokoro.lora``, ALBERT by default) and a
+new 256-d voice style train. Each step is teacher-forced: durations from the aligner, ground-truth
+F0 and energy feed the decoder (as StyleTTS2 trains it), and the losses are
+
+    L = w_mel · log-mel L1(decoder audio, recording)
+      + w_stft · multi-resolution STFT (spectral convergence + log magnitude)
+      + w_dur · (duration bins BCE + duration L1)
+      + w_f0 · F0 smooth-L1 (Hz) + w_energy · energy smooth-L1   (the predictor's curves)
+
+Training targets come from ``sesli.train.targets`` (cached next to the manifest; extracted on the
+first run). Checkpoints hold only the trainable tensors (:class:`FinetuneModel` state), so a
+checkpoint of the 82M model is a few MB; every new best validation loss rewrites the run
+directory's adapter, voice pack and model card (``sesli.models.kokoro.adapter``).
+
+Letters: B batch, T tokens (with boundaries), F frames (600 samples), N samples.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sesli.fileio import atomic_path, write_json
+from sesli.models.kokoro import adapter as adapter_io
+from sesli.models.kokoro import lora
+from sesli.train.config import TrainConfig, apply_overrides, from_dict, load_config, to_dict
+from sesli.train.engine import Engine, FitResult
+from sesli.train.task import Built, StepContext, Task
+from sesli.train.tasks.kokoro_data import FinetuneError
+
+OFFICIAL_PARTS = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
+OFFICIAL_WEIGHTS = "kokoro-v1_0.pth"
+
+
+@dataclass
+class FinetuneConfig:
+    """What to fine-tune and how (the engine's settings are in :class:`TrainConfig`)."""
+
+    data: str = ""  # a `sesli prepare` experiment folder (train.jsonl, val.jsonl, wavs/)
+    base: str = "hexgrad/Kokoro-82M"  # hub id, local path, or "debug"
+    voice: str | None = None  # voice pack to start the new style from (name/path); None: mean of packs
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: ["albert"])
+    train_style: bool = True
+    max_seconds: float | None = 15.0  # longer clips are left out (with a message); None: keep all
+    mel_weight: float = 1.0
+    stft_weight: float = 1.0
+    dur_weight: float = 1.0
+    f0_weight: float = 0.1  # F0 is in Hz: StyleTTS2 divides its F0 loss by 10
+    energy_weight: float = 1.0
+    aligner_steps: int = 300  # if targets must be extracted: aligner training steps
+
+
+@dataclass
+class FinetuneRunConfig:
+    """The config tree of a fine-tuning run (frozen to RUN/config.yaml)."""
+
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=5,
+            batch_size=2,
+            lr=1e-4,
+            betas=(0.9, 0.99),
+            schedule="constant",
+            early_stopping_patience=3,
+            keep_last=2,
+            log_every=5,
+            plot_every=20,
+        )
+    )
+
+
+class FinetuneModel(nn.Module):
+    """The LoRA-wrapped Kokoro model plus the trainable voice style.
+
+    ``state_dict`` holds only the trainable tensors (LoRA A/B, ``modules_to_save`` copies,
+    ``style``): the frozen base is re-loaded from its source on resume, so checkpoints stay small.
+
+    Args:
+        kokoro: a ``KokoroModel`` already prepared by :func:`lora.apply_lora`.
+        style: the initial reference vector, (R,).
+        train_style: whether the style is trained.
+    """
+
+    def __init__(self, kokoro: nn.Module, style: Tensor, *, train_style: bool = True) -> None:
+        super().__init__()
+        self.kokoro = kokoro
+        self.style = nn.Parameter(style.detach().clone().float().reshape(-1), requires_grad=train_style)
+
+    def forward(self, batch: FinetuneBatch, *, generator: torch.Generator | None = None):
+        """Teacher-forced forward with real F0/energy into the decoder -> ``KokoroTrainOutput``."""
+        return self.kokoro.forward_train(
+            batch.ids,
+            batch.id_lengths,
+            batch.durations,
+            self.style.unsqueeze(0).expand(batch.ids.shape[0], -1),  # (B, R)
+            f0=batch.f0,
+            n=batch.energy,
+            noise=True,
+            generator=generator,
+        )
+
+    def trainable_names(self) -> list[str]:
+        return [n for n, p in self.named_parameters() if p.requires_grad]
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:  # type: ignore[override]
+        keep = set(self.trainable_names()) | {"style"}
+        full = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        return OrderedDict((k, v) for k, v in full.items() if k[len(prefix) :] in keep)
+
+    def load_state_dict(self, state: dict[str, Tensor], strict: bool = True, assign: bool = False):  # type: ignore[override]
+        expected = set(self.trainable_names()) | {"style"}
+        if strict and set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise RuntimeError(f"fine-tune state does not fit: missing {missing[:4]}, unexpected {extra[:4]}")
+        return super().load_state_dict(state, strict=False, assign=assign)
+
+
+@dataclass
+class FinetuneBatch:
+    """A padded batch of clips with their training targets."""
+
+    ids: Tensor  # (B, T) long, [0, phonemes..., 0] then padding
+    id_lengths: Tensor  # (B,)
+    durations: Tensor  # (B, T) frames per token, 0 on padding
+    f0: Tensor  # (B, 2F) Hz, 0 unvoiced / padding
+    energy: Tensor  # (B, 2F)
+    wavs: Tensor  # (B, N) N = 600 F
+    frame_lengths: Tensor  # (B,)
+    utt_ids: list[str]
+
+    def to(self, device: torch.device | str) -> FinetuneBatch:
+        moved = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.__dict__.items()}
+        return FinetuneBatch(**moved)
+
+
+def base_style(voices: Tensor | None, ref_dim: int) -> Tensor:
+    """The starting style: the mean over a voice pack's rows (or a zero-mean small vector)."""
+    if voices is None:
+        return torch.zeros(ref_dim)
+    return voices.reshape(-1, voices.shape[-1]).float().mean(dim=0)
+
+
+def loss_terms(
+    out: Any, batch: FinetuneBatch, cfg: FinetuneConfig, samples_per_frame: int
+) -> dict[str, Tensor]:
+    """The weighted losses of one teacher-forced forward (``loss`` is their sum).
+
+    Args:
+        out: the model's ``KokoroTrainOutput``.
+        batch: the batch it was computed from.
+        cfg: loss weights.
+        samples_per_frame: 600 for Kokoro.
+    """
+    from sesli.losses.duration import duration_loss
+    from sesli.losses.prosody import energy_loss, f0_loss, frame_mask
+    from sesli.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
+
+    n = min(out.audio.shape[-1], batch.wavs.shape[-1])
+    audio, target = out.audio[..., :n], batch.wavs[..., :n]  # (B, N)
+    lengths = torch.minimum(out.audio_lengths, batch.frame_lengths * samples_per_frame).clamp(max=n)
+    mask = frame_mask(2 * batch.frame_lengths, out.f0_pred.shape[-1])  # (B, 2F)
+    dur = duration_loss(out.dur_logits, batch.durations, batch.id_lengths)
+    terms = {
+        "mel": MelL1Loss()(audio, target, lengths),
+        "stft": MultiResolutionSTFTLoss()(audio, target).total,
+        "dur": dur.bins + dur.sum,
+        "f0": f0_loss(out.f0_pred, batch.f0[..., : out.f0_pred.shape[-1]], mask),
+        "energy": energy_loss(out.n_pred, batch.energy[..., : out.n_pred.shape[-1]], mask),
+    }
+    weights = {
+        "mel": cfg.mel_weight,
+        "stft": cfg.stft_weight,
+        "dur": cfg.dur_weight,
+        "f0": cfg.f0_weight,
+        "energy": cfg.energy_weight,
+    }
+    terms["loss"] = sum(weights[k] * v for k, v in terms.items())
+    return terms
+
+
+class KokoroFinetuneTask(Task):
+    """LoRA fine-tuning of Kokoro on a prepared Turkish corpus.
+
+    Args:
+        cfg: the fine-tuning settings.
+        run_dir: the run directory (the adapter is written there on every new best).
+        quiet: no parameter table.
+    """
+
+    def __init__(self, cfg: FinetuneConfig, run_dir: str | Path, *, quiet: bool = False) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.quiet = quiet
+        self.card: dict[str, Any] = {}
+        self.lora_config: Any = None
+
+    def build(self, accelerator: Any, train_cfg: TrainConfig) -> Built:
+        from sesli.train.tasks import kokoro_data
+
+        kokoro, voices, base_info = kokoro_data.load_base(self.cfg.base, voice=self.cfg.voice)
+        base_hash = adapter_io.base_weights_hash(kokoro)
+        self.lora_config = lora.apply_lora(
+            kokoro,
+            r=self.cfg.lora_r,
+            alpha=self.cfg.lora_alpha,
+            dropout=self.cfg.lora_dropout,
+            targets=self.cfg.targets,
+            base_id=base_info["id"],
+        )
+        model = FinetuneModel(
+            kokoro, base_style(voices, kokoro.config.ref_dim), train_style=self.cfg.train_style
+        )
+        if not self.quiet:
+            rows = lora.parameter_table(kokoro, extra={"style": model.style})
+            accelerator.print(f"base: {base_info['id']} ({base_info['source']})")
+            accelerator.print(lora.format_parameter_table(rows))
+        data = kokoro_data.load_splits(self.cfg, kokoro.config, train_cfg)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params, lr=train_cfg.lr, betas=tuple(train_cfg.betas), weight_decay=train_cfg.weight_decay
+        )
+        self.card = {
+            "base": {"id": base_info["id"], "weights_sha256": base_hash, "source": base_info["source"]},
+            "lora": {
+                "r": self.cfg.lora_r,
+                "alpha": self.cfg.lora_alpha,
+                "dropout": self.cfg.lora_dropout,
+                "targets": list(lora.parse_targets(self.cfg.targets)),
+                "trainable_parameters": sum(p.numel() for p in params),
+            },
+            "data": data.summary,
+            "sample_rate": 24000,
+            "symbols": "kokoro",
+            "voice": adapter_io.VOICE_FILE,
+        }
+        return Built(
+            modules={"model": model},
+            optimizers={"main": optimizer},
+            train_data=data.train,
+            val_data=data.val,
+        )
+
+    def train_step(self, batch: FinetuneBatch, ctx: StepContext) -> dict[str, Tensor]:
+        batch = batch.to(ctx.device)
+        out = ctx.modules["model"](batch)
+        terms = loss_terms(out, batch, self.cfg, ctx.unwrap("model").kokoro.samples_per_frame)
+        ctx.backward(terms["loss"])
+        ctx.step("main")
+        return {k: v.detach() for k, v in terms.items()}
+
+    def eval_step(self, batch: FinetuneBatch, ctx: StepContext) -> dict[str, Tensor]:
+        # A fixed noise seed: validation losses compare across evaluations.
+        batch = batch.to(ctx.device)
+        g = torch.Generator(device=ctx.device).manual_seed(0)
+        out = ctx.modules["model"](batch, generator=g)
+        terms = loss_terms(out, batch, self.cfg, ctx.unwrap("model").kokoro.samples_per_frame)
+        return {k: v.detach() for k, v in terms.items()}
+
+    def on_best(self, run_dir: Path, ctx: StepContext) -> None:
+        """Write the adapter, voice pack and model card for the new best validation loss."""
+        self.save_adapter(ctx, step=ctx.global_step)
+
+    def save_adapter(self, ctx: StepContext, *, step: int) -> None:
+        """Write adapter + voice pack + model card (steps, best validation losses) to the run."""
+        from sesli.train.logging import read_metrics
+
+        best = {
+            k: v
+            for s, _, k, v in read_metrics(self.run_dir / "metrics.csv")
+            if s == step and k.startswith("val/")
+        }
+        model: FinetuneModel = ctx.unwrap("model")
+        card = dict(self.card, steps=step, best_validation=best)
+        adapter_io.save_adapter_run(
+            self.run_dir, model=model.kokoro, config=self.lora_config, style=model.style, card=card
+        )
+
+
+def _deep_update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_run_config(
+    config: str | Path | None = None, overrides: list[str] | None = None
+) -> FinetuneRunConfig:
+    """The run's config: this task's defaults (= ``configs/kokoro/finetune.yaml``), a YAML file, overrides.
+
+    The task's defaults come first (``load_config`` alone would fill a partly given ``train``
+    section from the engine's generic defaults instead).
+
+    Raises:
+        ConfigError: an unreadable file, an unknown key or a value of the wrong type.
+    """
+    data = to_dict(FinetuneRunConfig())
+    if config is not None:
+        load_config(FinetuneRunConfig, config)  # checks the file: unknown keys, wrong types
+        data = _deep_update(data, _yaml_mapping(Path(config)))
+    return from_dict(
+        FinetuneRunConfig, apply_overrides(data, overrides or []), where=str(config or "defaults")
+    )
+
+
+def _yaml_mapping(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def finetune(
+    run_dir: str | Path,
+    *,
+    config: str | Path | None = None,
+    overrides: list[str] | None = None,
+    resume: bool = True,
+    quiet: bool = False,
+) -> FitResult:
+    """Fine-tune Kokoro with LoRA into ``run_dir`` (resuming its checkpoints when there are some).
+
+    Raises:
+        FinetuneError: the data, its targets or the base model cannot be used.
+        ConfigError: a bad config file or override.
+    """
+    cfg = load_run_config(config, overrides)
+    if not cfg.finetune.data:
+        raise FinetuneError("no data: pass --data PREPARED_DIR (a `sesli prepare` folder)")
+    task = KokoroFinetuneTask(cfg.finetune, run_dir, quiet=quiet)
+    engine = Engine(task, cfg.train, run_dir, config=cfg, quiet=quiet)
+    result = engine.run(resume=resume)
+    if not (Path(run_dir) / adapter_io.ADAPTER_WEIGHTS).is_file():
+        # No validation ran (e.g. --max-steps inside the first epoch): keep the final weights.
+        task.save_adapter(engine.ctx, step=result.step)
+    card_path = Path(run_dir) / adapter_io.MODEL_CARD
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["training"] = {
+        "steps": result.step,
+        "last_epoch": result.epoch,
+        "stopped_by": result.stopped_by,
+        "best_step": result.best_step,
+        "best_metric": {cfg.train.metric: result.best_metric},
+    }
+    write_json(card_path, card)
+    return result
+
+
+def merge_run(run_dir: str | Path, out_dir: str | Path, *, base: str | None = None) -> Path:
+    """Fold a run's adapter into its base and write full weights in the official format.
+
+    ``out_dir`` gets ``kokoro-v1_0.pth`` (a dict of the five state dicts, weight norm as
+    ``weight_g``/``weight_v``, as hexgrad/Kokoro-82M ships it), ``config.json`` and the trained voice
+    as ``voices/tr_sesli.pt``: upstream ``kokoro.KModel(config=..., model=...)`` loads it.
+
+    Raises:
+        AdapterError: an incomplete run, or a base other than the one it was trained on.
+    """
+    from sesli.train.tasks.kokoro_data import load_base
+
+    run = adapter_io.read_adapter_run(run_dir)
+    model, _, _ = load_base(base or run.base_id)
+    adapter_io.attach_adapter(model, run)
+    lora.merge_lora(model)
+    out = Path(out_dir)
+    (out / "voices").mkdir(parents=True, exist_ok=True)
+    weights = {name: getattr(model, name).state_dict() for name in OFFICIAL_PARTS}
+    with atomic_path(out / OFFICIAL_WEIGHTS) as tmp:
+        torch.save(
+            {k: {n: t.detach().cpu().contiguous() for n, t in sd.items()} for k, sd in weights.items()}, tmp
+        )
+    write_json(out / "config.json", model.config.to_dict())
+    with atomic_path(out / "voices" / "tr_sesli.pt") as tmp:
+        torch.save(run.voice, tmp)
+    return out / OFFICIAL_WEIGHTS
