@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -22,8 +25,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     Args:
         path: the final destination.
-        suffix: suffix of the temporary file (defaults to the target's, so format-sniffing
-            writers such as soundfile or torch.save keep working).
+        suffix: suffix of the temporary file (default: the target's suffix + ".tmp", so a stray
+            temp file is never mistaken for a finished one; writers that pick a format from the
+            name should pass the format explicitly).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +40,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
