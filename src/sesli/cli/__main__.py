@@ -1,0 +1,5 @@
+import sys
+
+from sesli.cli import main
+
+sys.exit(main())
