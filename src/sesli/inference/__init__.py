@@ -23,7 +23,7 @@ def load(
     device: str | None = None,
     revision: str | None = None,
     local_files_only: bool = False,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     noise: bool = True,
 ) -> Synthesizer:
     """Load a speech model for synthesis.
@@ -33,7 +33,7 @@ def load(
         device: torch device (default CPU).
         revision: hub revision.
         local_files_only: never use the network.
-        batch_size: chunks synthesised together.
+        batch_size: chunks synthesised together (None: 1 on CPU, where batching is slower, 16 on GPUs).
         noise: random excitation noise as upstream Kokoro (False: deterministic audio).
 
     Raises:
