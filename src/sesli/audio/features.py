@@ -13,6 +13,7 @@ T samples has ``1 + T // hop`` frames.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +147,9 @@ def f0(
         f0_ceil: highest F0 searched, Hz.
         method: "harvest" or "dio".
     """
-    import pyworld  # local import: pyworld pulls in pkg_resources at import
+    with warnings.catch_warnings():  # pyworld 0.3.5 imports the deprecated pkg_resources
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import pyworld
 
     x = np.ascontiguousarray(np.asarray(wav, dtype=np.float64).reshape(-1))
     n_frames = 1 + len(x) // hop_length
