@@ -349,17 +349,20 @@ class Engine:
     def save(self, *, best: bool = False) -> None:
         """Write ``checkpoints/step-N`` (and prune to ``keep_last``) or ``checkpoints/best``."""
         self.acc.wait_for_everyone()
+        path = self.ckpt_dir / ckpt.step_dir_name(self.ctx.global_step)
         if self.acc.is_main_process:
             if best:
                 self._save_best()
             else:
-                self.last_ckpt = ckpt.save_checkpoint(
-                    self.ckpt_dir / ckpt.step_dir_name(self.ctx.global_step),
+                ckpt.save_checkpoint(
+                    path,
                     weights={n: self.acc.unwrap_model(m).state_dict() for n, m in self.built.modules.items()},
                     state=self._state(),
                     step=self.ctx.global_step,
                 )
                 ckpt.prune_checkpoints(self.ckpt_dir, self.cfg.keep_last)
+        if not best:  # every rank records it: the final-save decision must agree across ranks
+            self.last_ckpt = path
         self.acc.wait_for_everyone()
 
     def _save_best(self) -> None:
