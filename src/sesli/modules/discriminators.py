@@ -67,13 +67,20 @@ class PeriodDiscriminator(nn.Module):
         if t % self.period:
             wav = F.pad(wav, (0, self.period - t % self.period), mode="reflect")
         x = wav.view(b, c, -1, self.period)  # (B, 1, T / p, p)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU)
-            feats.append(x)
-        x = self.out(x)
+        return _run_stack(self.convs, self.out, x)
+
+
+def _run_stack(
+    convs: nn.ModuleList, out: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Leaky-ReLU conv stack then the output conv: (flattened score, every layer's feature map)."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU)
         feats.append(x)
-        return x.flatten(1), feats
+    x = out(x)
+    feats.append(x)
+    return x.flatten(1), feats
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -114,13 +121,7 @@ class SpectrogramDiscriminator(nn.Module):
         n_fft, hop, win = self.resolution
         mag = stft(wav.squeeze(1), n_fft, hop, win).abs()  # (B, K, F)
         x = mag.transpose(1, 2).unsqueeze(1)  # (B, 1, F, K)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _run_stack(self.convs, self.out, x)
 
 
 class MultiResolutionDiscriminator(nn.Module):
