@@ -1,4 +1,5 @@
-"""Shared fixtures for the engine and LM-task tests: a small prepared Turkish text folder."""
+"""Shared fixtures for the train tests: a small prepared Turkish text folder, and a tiny prepared
+speech folder with its Kokoro training targets extracted once per session."""
 
 from __future__ import annotations
 
@@ -30,3 +31,24 @@ def lm_data(tmp_path: Path) -> Path:
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     prepare_text(tmp_path / "data", input_file=src, val_split=0.1)
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four short clips (tone stand-ins, no espeak needed), prepared, with their targets extracted."""
+    from sesli.testing.demo_corpus import tiny_prepared
+    from sesli.train.tasks import kokoro_data
+    from sesli.train.tasks.kokoro_finetune import load_run_config
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        root = tiny_prepared(tmp_path_factory.mktemp("kokoro_ft"))
+        over = [f"finetune.data={root}", "finetune.base=debug", "finetune.aligner_steps=20"]
+        over.append("finetune.targets=[albert,predictor,decoder]")
+        cfg = load_run_config(overrides=over).finetune
+        # The cache is missing: this aligns and extracts it (what `finetune` does on a first run).
+        assert len(kokoro_data.load_targets(root, cfg, quiet=True)) == 4
+    finally:
+        torch.set_num_threads(threads)
+    return root

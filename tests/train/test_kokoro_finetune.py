@@ -32,27 +32,6 @@ FAST = [
 ]
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four short clips (tone stand-ins, no espeak needed), prepared, with their targets extracted."""
-    return prepared_with_targets(tmp_path_factory.mktemp("kokoro_ft"))
-
-
-def prepared_with_targets(root: Path) -> Path:
-    from sesli.testing.demo_corpus import tiny_prepared
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        prepared = tiny_prepared(root)
-        cfg = load_run_config(overrides=[f"finetune.data={prepared}", *FAST]).finetune
-        # The cache is missing: this aligns and extracts it (what `finetune` does on a first run).
-        assert len(kokoro_data.load_targets(prepared, cfg, quiet=True)) == 4
-    finally:
-        torch.set_num_threads(threads)
-    return prepared
-
-
 def _overrides(prepared: Path, *extra: str) -> list[str]:
     return [f"finetune.data={prepared}", *FAST, *extra]
 

@@ -24,21 +24,6 @@ FAST = [
 ]
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sesli.testing.demo_corpus import tiny_prepared
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        prepared = tiny_prepared(tmp_path_factory.mktemp("kokoro_ft_data"))
-        cfg = load_run_config(overrides=[f"finetune.data={prepared}", *FAST]).finetune
-        assert len(kokoro_data.load_targets(prepared, cfg, quiet=True)) == 4
-    finally:
-        torch.set_num_threads(threads)
-    return prepared
-
-
 def _overrides(prepared: Path, *extra: str) -> list[str]:
     return [f"finetune.data={prepared}", *FAST, *extra]
 
