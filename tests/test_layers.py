@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sesli"
 # Lower rank = lower layer. A module may import its own package and any package of lower rank.
 RANK = {
     "fileio": 0,
+    "packaged": 1,
     "audio": 1,
     "text": 1,
     "artifacts": 2,
@@ -36,11 +37,24 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+def _lazy_reexports(path: Path, tree: ast.Module) -> set[int]:
+    """Nodes of the package root's module ``__getattr__``: its imports run on first attribute
+    access (``sesli.load``), never at ``import sesli``, so they re-export a higher layer without
+    making the root depend on it."""
+    if path != SRC / "__init__.py":
+        return set()
+    hooks = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"]
+    return {id(node) for hook in hooks for node in ast.walk(hook)}
+
+
 def _sesli_imports(path: Path) -> list[tuple[int, str]]:
     pkg = ".".join(("sesli", *path.relative_to(SRC).with_suffix("").parts))
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy = _lazy_reexports(path, tree)
     found = []
     for node in ast.walk(tree):
+        if id(node) in lazy:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names if a.name.startswith("sesli")]
         elif isinstance(node, ast.ImportFrom):

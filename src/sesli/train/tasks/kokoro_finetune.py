@@ -45,7 +45,7 @@ class FinetuneConfig:
     """What to fine-tune and how (the engine's settings are in :class:`TrainConfig`)."""
 
     data: str = ""  # a `sesli prepare` experiment folder (train.jsonl, val.jsonl, wavs/)
-    base: str = "hexgrad/Kokoro-82M"  # hub id, local path, or "debug"
+    base: str | None = None  # hub id, local path, "debug"; None: official if cached, else packaged int8
     voice: str | None = None  # voice pack to start the new style from (name/path); None: mean of packs
     lora_r: int = 8
     lora_alpha: float = 16.0

