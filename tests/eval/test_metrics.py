@@ -11,7 +11,20 @@ import pytest
 from sesli.audio.io import save_wav
 from sesli.data.manifest import Utterance, write_manifest
 from sesli.eval.evaluate import EvalError, evaluate
-from sesli.eval.metrics import dtw_path, duration_error, f0_metrics, mcd_dtw, mel_l1
+from sesli.eval.metrics import (
+    ErrorCount,
+    cer,
+    char_errors,
+    corpus_rate,
+    dtw_path,
+    duration_error,
+    edit_distance,
+    f0_metrics,
+    mcd_dtw,
+    mel_l1,
+    text_for_scoring,
+    wer,
+)
 from sesli.eval.report import write_report
 
 SR = 24000
@@ -137,3 +150,108 @@ def test_cli_eval_with_debug_model_and_bad_input(tmp_path, capsys):
     code = main(["--run", str(tmp_path / "no-model"), "--manifest", str(tmp_path / "val.jsonl"),
                  "--out", str(tmp_path / "r2"), "--local-files-only"])  # fmt: skip
     assert code == 2 and "cannot load model" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- CER / WER
+
+
+def test_edit_distance_known_values():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3 and edit_distance("abc", "") == 3 and edit_distance("", "") == 0
+    assert edit_distance("abc", "abc") == 0 and edit_distance("ab", "ba") == 2  # no transpositions
+    assert edit_distance(["bir", "iki", "üç"], ["bir", "üç"]) == 1
+
+
+def test_cer_wer_known_values_and_turkish_casing():
+    assert cer("bir iki üç", "bir iki üç") == 0.0
+    assert wer("bir iki üç", "bir üç") == pytest.approx(1 / 3)
+    assert wer("bir iki", "bir iki üç dört") == pytest.approx(1.0)  # insertions can pass 1
+    assert cer("ev", "ef") == pytest.approx(0.5)
+    # Turkish casing: I -> ı and İ -> i, so these agree, and dotless/dotted i are different letters.
+    assert cer("IĞDIR İLİ", "ığdır ili") == 0.0 and cer("İstanbul", "istanbul") == 0.0
+    assert cer("ışık", "isik") == pytest.approx(3 / 4) and wer("ışık", "isik") == 1.0
+    # Spaces count as characters: a merged word costs one edit.
+    assert char_errors("bu arada", "buarada") == ErrorCount(1, 8)
+
+
+def test_scoring_normalises_numbers_punctuation_and_apostrophes():
+    assert cer("3 kedi", "üç kedi") == 0.0 and wer("3 kedi", "üç kedi") == 0.0
+    assert text_for_scoring("İstanbul'a 3 kedi geldi!") == "istanbula üç kedi geldi"
+    assert text_for_scoring("  “Evet,”  dedi —   (sonra) Türkiye’den… ") == "evet dedi sonra türkiyeden"
+    assert cer("Merhaba, dünya!", "merhaba dünya") == 0.0
+    assert char_errors("", "") == ErrorCount(0, 0) and cer("", "") == 0.0 and cer("...", "ses") == 1.0
+
+
+def test_corpus_rate_weighs_by_reference_length():
+    counts = [char_errors("a", "b"), char_errors("abcdefghi", "abcdefghi")]  # 1/1 and 0/9
+    assert corpus_rate(counts) == pytest.approx(0.1)
+    assert np.mean([c.rate for c in counts]) == pytest.approx(0.5)
+    assert np.isnan(corpus_rate([]))
+
+
+class _EchoASR:
+    """Hears what ``texts`` says for audio of that many samples ("" otherwise)."""
+
+    name = "echo"
+
+    def __init__(self, texts: dict[int, str]):
+        self.texts = texts
+
+    def transcribe(self, audio, sample_rate):
+        return self.texts.get(len(audio), "")
+
+
+class _BrokenASR:
+    def transcribe(self, audio, sample_rate):
+        raise RuntimeError("decoder broke")
+
+
+def test_evaluate_with_a_fake_asr(tmp_path):
+    save_wav(tmp_path / "a.wav", _voiced(0.5, 200), SR)
+    save_wav(tmp_path / "b.wav", _voiced(0.25, 200), SR)
+    utts = [Utterance("a", "a.wav", 0.5, SR, text="Bir kedi!"), Utterance("b", "b.wav", 0.25, SR, text="iki")]
+    # recordings: 12000 and 6000 samples at 24 kHz; every synthesis: the 8000-sample tone at 16 kHz
+    asr = _EchoASR({12000: "1 kedi", 6000: "üç", 8000: "bir kedi"})
+    seen = []
+    report = evaluate(_EchoTTS(), utts, tmp_path, asr=asr, spectral=False, progress=lambda *a: seen.append(a))
+    a, b = report.utterances
+    assert (a.asr_text, a.cer, a.wer, a.reference_asr_text, a.reference_cer) == (
+        "bir kedi",
+        0,
+        0,
+        "1 kedi",
+        0,
+    )
+    assert b.cer == pytest.approx(5 / 3) and b.wer == 2.0  # "iki" -> "bir kedi": 5 chars inserted
+    assert b.reference_cer == 1.0 and b.reference_wer == 1.0  # "iki" -> "üç"
+    assert a.mcd is None and a.teacher_forced_mel_l1 is None and a.ref_seconds == pytest.approx(0.5)
+    s = report.summary  # corpus rates over 8 + 3 reference chars, 2 + 1 words; then means
+    assert s["cer"] == pytest.approx(5 / 11) and s["cer_mean"] == pytest.approx(5 / 6)
+    assert s["wer"] == pytest.approx(2 / 3) and s["wer_mean"] == pytest.approx(1.0)
+    assert s["reference_cer"] == pytest.approx(3 / 11) and s["reference_wer"] == pytest.approx(1 / 3)
+    assert seen == [(1, 2, "a"), (2, 2, "b")]
+    json_path, png_path = write_report(report, tmp_path / "out", title="asr")
+    data = json.loads(json_path.read_text())
+    assert data["summary"]["reference_cer"] == pytest.approx(3 / 11) and data["utterances"][0]["mcd"] is None
+    assert data["utterances"][1]["reference_asr_text"] == "üç" and png_path.read_bytes()[:4] == b"\x89PNG"
+    # With spectral metrics too; and a clip the ASR fails on keeps its other scores and is recorded.
+    report = evaluate(_EchoTTS(), utts, tmp_path, asr=asr)
+    assert report.summary["cer"] == pytest.approx(5 / 11) and report.utterances[0].mcd > 0
+    report = evaluate(_EchoTTS(), utts, tmp_path, asr=_BrokenASR())
+    assert set(report.skipped) == {"a:asr", "b:asr"} and "decoder broke" in report.skipped["a:asr"]
+    assert report.utterances[0].cer is None and report.summary["cer"] is None and len(report.utterances) == 2
+    with pytest.raises(EvalError, match="no transcribe"):
+        evaluate(_EchoTTS(), utts, tmp_path, asr=object())
+
+
+def test_cli_eval_model_alias_and_no_spectral_needs_asr(tmp_path, capsys):
+    from sesli.cli.eval import main
+
+    save_wav(tmp_path / "a.wav", _voiced(0.6, 180), SR)
+    write_manifest(tmp_path / "val.jsonl", [Utterance("a", "a.wav", 0.6, SR, text="merhaba")])
+    args = ["--manifest", str(tmp_path / "val.jsonl"), "--out", str(tmp_path / "r")]
+    with pytest.raises(SystemExit):
+        main(["--model", "debug", "--no-spectral", *args])
+    assert "without --asr" in capsys.readouterr().err
+    assert main(["--model", "debug", *args]) == 0
+    assert "cer" not in json.loads((tmp_path / "r" / "report.json").read_text())["summary"]

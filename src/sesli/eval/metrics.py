@@ -1,4 +1,4 @@
-"""Objective TTS metrics: MCD with DTW, F0 RMSE and voicing error, duration error, mel L1.
+"""Objective TTS metrics: MCD with DTW, F0 RMSE and voicing error, duration error, mel L1, CER/WER.
 
 Mel-cepstral distortion. Cepstra come from the sesli log-mel (``sesli.audio.features``, hop 300
 at 24 kHz, 80 bands): ``c = DCT-II_ortho(log_mel_power) / 2`` (halved to turn the log *power*
@@ -15,12 +15,21 @@ F0. Both tracks are pyworld F0 in Hz at hop 300 (0 = unvoiced), paired along the
 is over pairs voiced in both, in Hz and in cents; the voicing decision error is the fraction of
 pairs where one is voiced and the other not.
 
+Intelligibility. An ASR transcript is compared with the text the model was asked to say. Both
+go through :func:`text_for_scoring` (sesli's Turkish normaliser, so "3 kedi" and "üç kedi" are the
+same words; Turkish lowercase; punctuation removed; single spaces). CER is the character-level
+Levenshtein distance over the length of the reference, WER the same over words. Corpus rates add
+the edits and the reference lengths of all utterances before dividing (long utterances weigh more),
+as ASR papers report them; :class:`ErrorCount` carries both numbers so callers can do either.
+
 Letters: F frames, D cepstral coefficients.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numba
@@ -28,6 +37,7 @@ import numpy as np
 import torch
 
 from sesli.audio.features import MelConfig, mel_spectrogram
+from sesli.text.normalize import normalize, turkish_lower
 
 MCD_K = 10.0 / math.log(10.0)
 
@@ -150,13 +160,106 @@ def mel_l1(ref: np.ndarray, syn: np.ndarray, cfg: MelConfig = MelConfig()) -> fl
     return float((a[:, :n] - b[:, :n]).abs().mean())
 
 
+# ----------------------------------------------------------------------------- CER / WER
+
+_APOSTROPHES = dict.fromkeys(map(ord, "'\u2019\u2018\u02bc`\u00b4"), "")
+
+
+def text_for_scoring(text: str) -> str:
+    """Text as CER/WER compare it: spoken form, Turkish lowercase, no punctuation, single spaces.
+
+    ``"İstanbul'a 3 kedi geldi!"`` -> ``"istanbula üç kedi geldi"``. Apostrophes join (as the
+    normaliser joins them inside words); every other punctuation mark or symbol becomes a space.
+    """
+    text = turkish_lower(normalize(text)).translate(_APOSTROPHES)
+    kept = (" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text)
+    return " ".join("".join(kept).split())
+
+
+@numba.njit(cache=False)
+def _levenshtein(a: np.ndarray, b: np.ndarray) -> int:
+    # One row of the DP table at a time: row[j] = distance(a[:i], b[:j]).
+    row = np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        diag, row[0] = row[0], i
+        for j in range(1, len(b) + 1):
+            best = min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1]))
+            diag, row[j] = row[j], best
+    return int(row[len(b)])
+
+
+def edit_distance(ref: Sequence, hyp: Sequence) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions, each cost 1) between sequences
+    of hashable tokens (characters of a str, or words of a list)."""
+    vocab: dict = {}
+    a = np.array([vocab.setdefault(t, len(vocab)) for t in ref], np.int64)
+    b = np.array([vocab.setdefault(t, len(vocab)) for t in hyp], np.int64)
+    if len(a) == 0 or len(b) == 0:
+        return max(len(a), len(b))
+    return _levenshtein(a, b)
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """Edits between a hypothesis and a reference, and the reference's length (chars or words)."""
+
+    edits: int
+    ref_len: int
+
+    @property
+    def rate(self) -> float:
+        """edits / ref_len; an empty reference gives 0.0 for an empty hypothesis, else 1.0."""
+        if self.ref_len == 0:
+            return float(self.edits > 0)
+        return self.edits / self.ref_len
+
+
+def char_errors(ref: str, hyp: str) -> ErrorCount:
+    """Character edits after :func:`text_for_scoring`; the single spaces between words count as
+    characters (a missing word boundary is an error, as in most CER tooling, e.g. jiwer)."""
+    r, h = text_for_scoring(ref), text_for_scoring(hyp)
+    return ErrorCount(edit_distance(r, h), len(r))
+
+
+def word_errors(ref: str, hyp: str) -> ErrorCount:
+    """Word edits after :func:`text_for_scoring`."""
+    r, h = text_for_scoring(ref).split(), text_for_scoring(hyp).split()
+    return ErrorCount(edit_distance(r, h), len(r))
+
+
+def cer(ref: str, hyp: str) -> float:
+    """Character error rate of one utterance (spaces counted, see :func:`char_errors`)."""
+    return char_errors(ref, hyp).rate
+
+
+def wer(ref: str, hyp: str) -> float:
+    """Word error rate of one utterance."""
+    return word_errors(ref, hyp).rate
+
+
+def corpus_rate(counts: Iterable[ErrorCount]) -> float:
+    """Total edits / total reference length over utterances (NaN when there are none)."""
+    counts = list(counts)
+    if not counts:
+        return float("nan")
+    return ErrorCount(sum(c.edits for c in counts), sum(c.ref_len for c in counts)).rate
+
+
 __all__ = [
+    "ErrorCount",
     "F0Result",
     "MCDResult",
+    "cer",
+    "char_errors",
+    "corpus_rate",
     "dtw_path",
     "duration_error",
+    "edit_distance",
     "f0_metrics",
     "mcd_dtw",
     "mel_cepstrum",
     "mel_l1",
+    "text_for_scoring",
+    "wer",
+    "word_errors",
 ]
