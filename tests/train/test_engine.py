@@ -231,3 +231,20 @@ def test_starting_over_refuses_to_mix_with_old_checkpoints(tmp_path):
         fit(Regression(), _cfg(max_steps=2), tmp_path / "r", quiet=True, resume=False)
     again = fit(Regression(), _cfg(max_steps=2), tmp_path / "r", quiet=True)  # resumes: nothing left to do
     assert again.step == 2 and again.stopped_by == "max_steps"
+
+
+def test_final_validation_when_the_last_step_was_not_one(tmp_path):
+    # eval every 20 steps, stop at 30: the engine validates at 30 too, so best/ reflects the end
+    res = fit(Regression(), _cfg(max_steps=30, eval_every=20), tmp_path / "r", quiet=True)
+    evals = [s for s, k, _ in _rows(tmp_path / "r") if k == "val/loss"]
+    assert evals == [20, 30]
+    assert res.best_metric is not None and res.best_step in (20, 30)
+    assert any(p.is_dir() for p in (tmp_path / "r").rglob("best"))
+
+
+def test_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    fit(Regression(), _cfg(max_steps=10, log_every=5, eval_every=10), tmp_path / "r")
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("step ")]
+    assert any(ln.startswith("step 5/10 loss ") and "s/step, ETA" in ln for ln in lines), err
+    assert any(ln.startswith("step 10: val/loss") for ln in lines), err

@@ -154,3 +154,52 @@ def test_merge_writes_the_official_format(run_dir: Path, tmp_path: Path) -> None
         save_pretrained(KokoroModel(debug_config()), other)
     with pytest.raises(adapter_io.AdapterError, match="trained on base 'debug'"):
         merge_run(run_dir, tmp_path / "merged2", base=str(other))
+
+
+@pytest.mark.parametrize("decode_with", ["predicted", "ground_truth"])
+def test_mel_loss_reaches_every_default_trainable_tensor(prepared: Path, decode_with: str) -> None:
+    """With the shipped targets (ALBERT LoRA + style), the mel loss alone gives every trainable
+    tensor a gradient when the decoder hears the predicted F0/energy (the default); fed the
+    extracted ones, the ALBERT LoRA gets none (why the default is what it is)."""
+    from accelerate import Accelerator
+
+    from sesli.train.tasks.kokoro_finetune import loss_terms
+
+    cfg = load_run_config(
+        overrides=[f"finetune.data={prepared}", "finetune.base=debug", f"finetune.decode_with={decode_with}"]
+    )
+    assert cfg.finetune.targets == ["albert"]  # the default under test, not an override
+    task = KokoroFinetuneTask(cfg.finetune, "unused", quiet=True)
+    built = task.build(Accelerator(cpu=True), cfg.train)
+    model = built.modules["model"]
+    batch = next(iter(built.train_data))
+    terms = loss_terms(model(batch), batch, cfg.finetune, model.kokoro.samples_per_frame)
+    terms["mel"].backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert "style" in grads and any("lora_" in n for n in grads)
+    # LoRA B starts at zero, so A's gradient is zero at step 0: B (and style) carry the signal
+    reached = {n for n, g in grads.items() if g is not None and g.abs().sum() > 0}
+    lora_b = {n for n in grads if "lora_B" in n}
+    if decode_with == "predicted":
+        assert lora_b <= reached and "style" in reached, sorted(set(grads) - reached)[:5]
+    else:
+        assert not (lora_b & reached) and "style" in reached
+
+
+def test_the_shipped_default_targets_learn_the_spectrum(prepared: Path, tmp_path: Path) -> None:
+    """ALBERT LoRA + style (the defaults), decoder fed predicted F0/energy (the default): the mel
+    loss falls and keeps falling. On the random debug model the effect is small (measured: train
+    mel 10.71 -> 10.51 in 30 steps at lr 0.1, validation 10.63, 10.56, 10.52); real weights:
+    bench/kokoro_finetune_presets.py."""
+    from sesli.train.engine import Engine
+
+    over = [
+        o for o in _overrides(prepared, "train.max_steps=30", "train.eval_every=10") if "targets" not in o
+    ]
+    cfg = load_run_config(overrides=[*over, "train.lr=0.1"])
+    assert cfg.finetune.targets == ["albert"] and cfg.finetune.decode_with == "predicted"
+    Engine(KokoroFinetuneTask(cfg.finetune, tmp_path / "run", quiet=True), cfg.train, tmp_path / "run",
+           config=cfg, quiet=True).run()  # fmt: skip
+    mel, val = _losses(tmp_path / "run", "train/mel"), _losses(tmp_path / "run", "val/mel")
+    assert min(mel[-5:]) < 0.99 * mel[0], mel
+    assert len(val) == 3 and val[0] > val[1] > val[2], val

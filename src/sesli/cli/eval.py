@@ -5,8 +5,9 @@
     sesli eval --model RUN --manifest exp/val.jsonl --asr --no-spectral --out r   # CER/WER only
 
 RUN (``--run`` or ``--model``) is anything ``sesli.inference.load`` accepts ("debug", a hub id, a
-bundle or run folder). ``--asr`` alone transcribes with the packaged Whisper base (offline);
-``--asr DIR`` takes a CTranslate2 Whisper folder, ``--asr ID`` a hub id or faster-whisper size name
+bundle or run folder; default: the default base). ``--asr`` alone transcribes with Whisper
+large-v3-turbo when the hub answers, else with the packaged Whisper base (offline); ``--asr base``
+always uses the packaged base; ``--asr DIR`` takes a CTranslate2 Whisper folder, ``--asr ID`` a hub id or faster-whisper size name
 (online). The recordings are transcribed too: their CER is the floor for the model's.
 Writes ``report.json`` and ``report.png`` to ``--out`` and prints the summary.
 """
@@ -20,14 +21,15 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sesli eval", description=__doc__.split("\n")[0])
-    p.add_argument("--run", "--model", dest="run", required=True,
-                   help="model to evaluate (what `sesli say --model` takes)")  # fmt: skip
+    p.add_argument("--run", "--model", dest="run", default=None,
+                   help="model to evaluate (what `sesli say --model` takes; default: the default base)")  # fmt: skip
     p.add_argument("--manifest", required=True, type=Path, help="held-out manifest (JSONL)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.add_argument("--targets", type=Path, default=None,
                    help="targets cache for duration error (default: <manifest folder>/targets if present)")  # fmt: skip
-    p.add_argument("--asr", nargs="?", const="base", default=None, metavar="DIR|ID",
-                   help="add CER/WER with Whisper (alone: the packaged base, offline)")  # fmt: skip
+    p.add_argument("--asr", nargs="?", const="auto", default=None, metavar="base|DIR|ID",
+                   help="add CER/WER with Whisper (alone: large-v3-turbo online, else the packaged base; "
+                        "'base': always the packaged base)")  # fmt: skip
     p.add_argument("--no-spectral", action="store_true",
                    help="skip MCD/F0/teacher-forced metrics (quick CER runs; needs --asr)")  # fmt: skip
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N utterances")
@@ -57,7 +59,8 @@ def _load_asr(args: argparse.Namespace):
 
     device = args.device if args.device and args.device.startswith("cuda") else "cpu"
     try:
-        return load_asr(args.asr, device=device, local_files_only=args.local_files_only)
+        spec = None if args.asr == "auto" else args.asr
+        return load_asr(spec, device=device, local_files_only=args.local_files_only)
     except ASRError as err:
         print(f"sesli eval: {err}", file=sys.stderr)
         return None
@@ -116,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sesli eval: {err}", file=sys.stderr)
             return 1
     asr_name = getattr(asr, "name", args.asr) if asr is not None else None
-    title = f"{args.run} on {args.manifest.name}" + (f", ASR {asr_name}" if asr_name else "")
+    title = f"{args.run or model.loaded.source} on {args.manifest.name}" + (
+        f", ASR {asr_name}" if asr_name else ""
+    )
     json_path, png_path = write_report(report, args.out, title=title)
     _print_summary(report.summary, asr_name)
     for uid, why in report.skipped.items():

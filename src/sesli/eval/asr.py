@@ -5,8 +5,10 @@
 
 What ``spec`` can be:
 
-* ``None`` or ``"base"``: Whisper base (multilingual), shipped as Python packages and assembled
-  into the local cache by :mod:`sesli.packaged`. Works offline; this is the default.
+* ``"base"``: Whisper base (multilingual), shipped as Python packages and assembled into the
+  local cache by :mod:`sesli.packaged`. Works offline.
+* ``None`` (the default): ``large-v3-turbo`` when the hub answers (downloaded by faster-whisper),
+  else the packaged base. Scores from the two are not comparable: name one for a benchmark.
 * a local folder: a CTranslate2 Whisper model (``model.bin`` + ``config.json``, and normally
   ``tokenizer.json``; without it faster-whisper fetches a tokenizer from the hub).
 * a hub id (``Systran/faster-whisper-large-v3``) or a faster-whisper size name
@@ -31,7 +33,8 @@ ASR_SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1  # shorter input is not speech: empty transcript
 SILENCE_PEAK = 1e-3  # -60 dBFS: quieter input is silence, "" without decoding (Whisper may hallucinate)
 REQUIRED_FILES = ("model.bin", "config.json")
-OFFLINE_NAMES = (None, "", "base")
+OFFLINE_NAMES = ("", "base")
+ONLINE_DEFAULT = "large-v3-turbo"
 
 # int8 on CPU. Measured on the 51 clips of data/cv-tr-sample50 (190 s of audio; packaged base,
 # these settings, 2 shared cores): corpus CER 0.139 / WER 0.394 with int8 against 0.133 / 0.411
@@ -128,8 +131,8 @@ def load_asr(
     """Load a Whisper model for :meth:`ASR.transcribe`.
 
     Args:
-        spec: ``None``/``"base"`` (packaged, offline), a CTranslate2 model folder, or a hub id /
-            faster-whisper size name (online).
+        spec: ``None`` (large-v3-turbo online, else the packaged base), ``"base"`` (packaged,
+            offline), a CTranslate2 model folder, or a hub id / faster-whisper size name (online).
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"`` picks the card).
         compute_type: CTranslate2 compute type (None: int8 on CPU, float16 on CUDA).
         cpu_threads: None: the cores this process may use, at most 8.
@@ -143,8 +146,18 @@ def load_asr(
         from faster_whisper import WhisperModel
     except ImportError as err:
         raise ASRError(f"faster-whisper is not installed ({err}); pip install 'sesli[asr]'") from err
-    spec = None if spec is None else str(spec)
-    target, name = _model_dir(spec)
+    if spec is None:
+        from sesli.packaged import hub_reachable
+
+        if not local_files_only and hub_reachable():
+            try:
+                return load_asr(
+                    ONLINE_DEFAULT, device=device, compute_type=compute_type, cpu_threads=cpu_threads
+                )
+            except ASRError:
+                pass  # the hub answered but the model did not come: the packaged base will do
+        spec = "base"
+    target, name = _model_dir(str(spec))
     kind, _, index = str(device).partition(":")
     if compute_type is None:
         compute_type = CPU_COMPUTE_TYPE if kind == "cpu" else GPU_COMPUTE_TYPE

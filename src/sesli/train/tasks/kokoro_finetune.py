@@ -1,8 +1,12 @@
 """Kokoro-82M Turkish fine-tuning with LoRA, as an engine task.
 
 The base model is frozen; PEFT LoRA layers (``sesli.models.kokoro.lora``, ALBERT by default) and a
-new 256-d voice style train. Each step is teacher-forced: durations from the aligner, ground-truth
-F0 and energy feed the decoder (as StyleTTS2 trains it), and the losses are
+new 256-d voice style train. Each step is teacher-forced on durations (from the aligner); the
+decoder is fed the *predicted* F0 and energy by default, as StyleTTS2's second stage does, so the
+spectral losses reach the predictor and ALBERT (and so the default ALBERT LoRA). With
+``decode_with: ground_truth`` the decoder gets the extracted F0/energy instead (StyleTTS2's first
+stage): then mel/STFT gradients stop at the decoder and text encoder, and an ALBERT-only LoRA
+learns only from the duration/F0/energy terms. The losses are
 
     L = w_mel · log-mel L1(decoder audio, recording)
       + w_stft · multi-resolution STFT (spectral convergence + log magnitude)
@@ -38,6 +42,7 @@ from sesli.train.tasks.kokoro_data import FinetuneError
 
 OFFICIAL_PARTS = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
 OFFICIAL_WEIGHTS = "kokoro-v1_0.pth"
+DECODE_WITH = ("predicted", "ground_truth")
 
 
 @dataclass
@@ -58,6 +63,7 @@ class FinetuneConfig:
     dur_weight: float = 1.0
     f0_weight: float = 0.1  # F0 is in Hz: StyleTTS2 divides its F0 loss by 10
     energy_weight: float = 1.0
+    decode_with: str = "predicted"  # F0/energy into the decoder: "predicted" or "ground_truth"
     aligner_steps: int = 300  # if targets must be extracted: aligner training steps
 
 
@@ -93,20 +99,29 @@ class FinetuneModel(nn.Module):
         train_style: whether the style is trained.
     """
 
-    def __init__(self, kokoro: nn.Module, style: Tensor, *, train_style: bool = True) -> None:
+    def __init__(
+        self, kokoro: nn.Module, style: Tensor, *, train_style: bool = True, decode_with: str = "predicted"
+    ) -> None:
         super().__init__()
+        if decode_with not in DECODE_WITH:
+            raise FinetuneError(f"decode_with must be one of {', '.join(DECODE_WITH)}, not {decode_with!r}")
         self.kokoro = kokoro
+        self.decode_with = decode_with
         self.style = nn.Parameter(style.detach().clone().float().reshape(-1), requires_grad=train_style)
 
     def forward(self, batch: FinetuneBatch, *, generator: torch.Generator | None = None):
-        """Teacher-forced forward with real F0/energy into the decoder -> ``KokoroTrainOutput``."""
+        """Forward with the aligner's durations -> ``KokoroTrainOutput``.
+
+        The decoder gets the predicted F0/energy (``decode_with="predicted"``) or the extracted ones.
+        """
+        truth = self.decode_with == "ground_truth"
         return self.kokoro.forward_train(
             batch.ids,
             batch.id_lengths,
             batch.durations,
             self.style.unsqueeze(0).expand(batch.ids.shape[0], -1),  # (B, R)
-            f0=batch.f0,
-            n=batch.energy,
+            f0=batch.f0 if truth else None,
+            n=batch.energy if truth else None,
             noise=True,
             generator=generator,
         )
@@ -221,7 +236,10 @@ class KokoroFinetuneTask(Task):
             base_id=base_info["id"],
         )
         model = FinetuneModel(
-            kokoro, base_style(voices, kokoro.config.ref_dim), train_style=self.cfg.train_style
+            kokoro,
+            base_style(voices, kokoro.config.ref_dim),
+            train_style=self.cfg.train_style,
+            decode_with=self.cfg.decode_with,
         )
         if not self.quiet:
             rows = lora.parameter_table(kokoro, extra={"style": model.style})
