@@ -37,7 +37,7 @@ SENTENCES = [
 ]
 DEMO_TEXT = "Merhaba, size nasıl yardımcı olabilirim?"
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"  # shipped inside the package
 CV_SAMPLE = ROOT / "data" / "cv-tr-sample50"
 CPU_STEPS = 30  # the full 82M model on a CPU: ~5 s a step; a taste of fine-tuning, not a real run
 

@@ -250,3 +250,13 @@ def test_adapter_run_directory_round_trip_and_base_check(tmp_path) -> None:
     (tmp_path / "voice.pt").unlink()
     with pytest.raises(adapter_io.AdapterError, match="voice.pt is missing"):
         adapter_io.read_adapter_run(tmp_path)
+
+
+def test_target_presets_expand():
+    from sesli.models.kokoro.lora import LoraTargetError, parse_targets
+
+    assert parse_targets("albert+text") == ("albert", "text_encoder")
+    assert parse_targets(["all"]) == ("albert", "text_encoder", "predictor", "decoder")
+    assert parse_targets("all,lstm")[-1] == "lstm"
+    with pytest.raises(LoraTargetError, match="albert\\+text"):
+        parse_targets("everything")

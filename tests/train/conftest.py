@@ -10,7 +10,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 TURKISH = REPO / "data" / "cv_tr_sentences.txt"
-DEBUG_LM = REPO / "configs" / "debug" / "lm.yaml"
+DEBUG_LM = REPO / "src" / "sesli" / "configs" / "debug" / "lm.yaml"
 
 
 @pytest.fixture(autouse=True)

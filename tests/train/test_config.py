@@ -71,11 +71,13 @@ def test_dump_round_trip(tmp_path):
 
 @pytest.mark.parametrize("name", ["tiny", "small", "phoneme_mlm"])
 def test_shipped_lm_configs_load(name):
-    cfg = load_config(LMRunConfig, REPO / "configs" / "lm" / f"{name}.yaml")
+    cfg = load_config(LMRunConfig, REPO / "src" / "sesli" / "configs" / "lm" / f"{name}.yaml")
     assert cfg.model.d_model % cfg.model.n_heads == 0
     assert cfg.train.warmup_steps > 0 and cfg.train.save_best
     tiny = load_config(
-        LMRunConfig, REPO / "configs" / "lm" / f"{name}.yaml", ["model.d_model=16", "model.n_heads=2"]
+        LMRunConfig,
+        REPO / "src" / "sesli" / "configs" / "lm" / f"{name}.yaml",
+        ["model.d_model=16", "model.n_heads=2"],
     )
     model = build_model(tiny, vocab_size=40)
     ids = torch.randint(0, 40, (2, 8))

@@ -10,7 +10,7 @@ from pathlib import Path
 from sesli.train.checkpoint import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-DEBUG_LM = str(REPO / "configs" / "debug" / "lm.yaml")
+DEBUG_LM = str(REPO / "src" / "sesli" / "configs" / "debug" / "lm.yaml")
 
 
 def _train(tmp_path: Path, run: str, nproc: int) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from sesli.train.logging import read_metrics
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DEBUG_LM = REPO / "configs" / "debug" / "lm.yaml"
+DEBUG_LM = REPO / "src" / "sesli" / "configs" / "debug" / "lm.yaml"
 MAX_STEPS = 120
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sesli.models.kokoro import adapter as adapter_io
-from sesli.train.tasks import kokoro_data
+from sesli.models.kokoro.base import load_base
 from sesli.train.tasks.kokoro_finetune import (
     KokoroFinetuneTask,
     load_run_config,
@@ -63,7 +63,7 @@ def test_loss_halves_and_only_adapter_and_style_change(prepared: Path, tmp_path:
     assert adapter_io.base_weights_hash(model.kokoro) == task.card["base"]["weights_sha256"]
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "style" in trained and all("lora_" in n or n == "style" for n in trained)
-    start = kokoro_data.load_base("debug")[1].reshape(-1, model.style.numel()).mean(0)
+    start = load_base("debug")[1].reshape(-1, model.style.numel()).mean(0)
     assert not torch.equal(model.style.detach(), start)  # the new voice moved
 
     run = tmp_path / "run"

@@ -11,7 +11,7 @@ from sesli.cli.lm import main
 from sesli.train.logging import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
-DEBUG_LM = str(REPO / "configs" / "debug" / "lm.yaml")
+DEBUG_LM = str(REPO / "src" / "sesli" / "configs" / "debug" / "lm.yaml")
 TEXT = "Bir varmış bir yokmuş, evvel zaman içinde kalbur saman içinde.\n" * 6
 
 

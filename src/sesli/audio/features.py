@@ -8,12 +8,20 @@ Defaults follow Kokoro-82M / StyleTTS2 preprocessing (24 kHz, n_fft 2048, window
 80 HTK mel bands, power spectrum, ``log(mel + 1e-5)``), so the mel frame rate is 80 Hz and two mel
 frames make one Kokoro text frame (600 samples). Frames are centred (reflect padding), so a clip of
 T samples has ``1 + T // hop`` frames.
+
+Mixed precision: the STFT and the mel front-end always compute in float32, with autocast turned
+off around them (:func:`float32_region`). Under bf16 autocast the CPU FFT refuses bf16 tensors and
+a bf16 filterbank matmul would round the log-mel; under fp16 the STFT would give complex32, which
+``torch.istft`` and most complex ops do not take. So :func:`stft` returns complex64 and
+:func:`mel_spectrogram` float32 for half (and float32) inputs; float64 stays float64.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,19 +94,41 @@ def _as_batch(wav: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return wav, False
 
 
+@contextlib.contextmanager
+def float32_region(device: torch.device | str) -> Iterator[None]:
+    """Turn autocast off on ``device``'s type inside the block (FFTs and their neighbours).
+
+    Tensors made under autocast keep their dtype: cast them with ``.float()`` inside the block.
+    """
+    try:
+        region = torch.autocast(device_type=torch.device(device).type, enabled=False)
+    except RuntimeError:  # a device type without autocast: nothing to turn off
+        region = contextlib.nullcontext()
+    with region:
+        yield
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as float32 when it is a half type (bf16, fp16) or an integer; float64 stays float64."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def stft(wav: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
-    """Complex centred STFT with a Hann window: (B, T) -> (B, K, F)."""
-    window = torch.hann_window(win_length, device=wav.device, dtype=wav.dtype)
-    return torch.stft(
-        wav, n_fft, hop_length, win_length, window, center=True, pad_mode="reflect", return_complex=True
-    )
+    """Complex centred STFT with a Hann window: (B, T) -> (B, K, F); complex64 for half inputs."""
+    with float32_region(wav.device):
+        wav = at_least_float32(wav)
+        window = torch.hann_window(win_length, device=wav.device, dtype=wav.dtype)
+        return torch.stft(
+            wav, n_fft, hop_length, win_length, window, center=True, pad_mode="reflect", return_complex=True
+        )
 
 
 def linear_spectrogram(wav: torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
-    """Magnitude (power ``cfg.power``) spectrogram: (T,) or (B, T) -> (B, K, F)."""
+    """Magnitude (power ``cfg.power``) spectrogram: (T,) or (B, T) -> (B, K, F), at least float32."""
     wav, _ = _as_batch(wav)
-    spec = stft(wav.float(), cfg.n_fft, cfg.hop_length, cfg.win_length).abs()  # (B, K, F)
-    return spec.pow(cfg.power) if cfg.power != 1.0 else spec
+    with float32_region(wav.device):
+        spec = stft(wav, cfg.n_fft, cfg.hop_length, cfg.win_length).abs()  # (B, K, F)
+        return spec.pow(cfg.power) if cfg.power != 1.0 else spec
 
 
 def mel_spectrogram(wav: torch.Tensor, cfg: MelConfig = MelConfig(), log: bool = True) -> torch.Tensor:
@@ -109,10 +139,11 @@ def mel_spectrogram(wav: torch.Tensor, cfg: MelConfig = MelConfig(), log: bool =
         cfg: the mel settings.
         log: return the log-mel (default) or the linear mel.
     """
-    spec = linear_spectrogram(wav, cfg)  # (B, K, F)
-    fb = mel_filterbank(cfg).to(spec.device, spec.dtype)  # (M, K)
-    mel = torch.matmul(fb, spec)  # (B, M, F)
-    return torch.log(mel + cfg.log_offset) if log else mel
+    with float32_region(wav.device):
+        spec = linear_spectrogram(wav, cfg)  # (B, K, F) float32
+        fb = mel_filterbank(cfg).to(spec.device, spec.dtype)  # (M, K)
+        mel = torch.matmul(fb, spec)  # (B, M, F)
+        return torch.log(mel + cfg.log_offset) if log else mel
 
 
 def energy(log_mel: torch.Tensor, log_offset: float = 1e-5) -> torch.Tensor:
@@ -183,8 +214,10 @@ def frames_to_seconds(n_frames: int, cfg: MelConfig = MelConfig()) -> float:
 
 __all__ = [
     "MelConfig",
+    "at_least_float32",
     "energy",
     "f0",
+    "float32_region",
     "frames_to_seconds",
     "hz_to_cents",
     "linear_spectrogram",

@@ -3,8 +3,12 @@
 sesli kokoro finetune --data PREPARED_DIR --out RUN [--base hexgrad/Kokoro-82M|PATH|debug]
                       [--epochs 5] [--batch-size 2] [--lr 1e-4] [--lora-r 8] [--lora-alpha 16]
                       [--targets albert[,predictor,text_encoder,decoder,lstm]] [--max-steps N]
-                      [--config YAML] [key=value ...]
+                      [--config YAML] [--restart] [--quiet] [key=value ...]
 sesli kokoro merge RUN --out DIR [--base PATH]
+
+A run directory that holds checkpoints resumes; with other settings than it was trained with it
+refuses and lists them (epochs, max steps, patience and the log/plot/eval/save frequencies may
+change). --restart moves the old run aside to RUN.old-<timestamp> and starts fresh.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="run directory (adapter, voice, card, checkpoints, plots)")
     f.add_argument("--base", default=None, help="hexgrad/Kokoro-82M (default), a local path, or debug")
     f.add_argument(
-        "--config", default=None, help="YAML config (default: configs/kokoro/finetune.yaml values)"
+        "--config",
+        default=None,
+        help="YAML path or shipped name, e.g. debug/kokoro_finetune (default: sesli/configs/kokoro/finetune.yaml values)",
     )
     f.add_argument("--epochs", type=int, default=None)
     f.add_argument("--batch-size", type=int, default=None)
@@ -30,14 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--lora-r", type=int, default=None)
     f.add_argument("--lora-alpha", type=float, default=None)
     f.add_argument(
-        "--targets", default=None, help="comma-separated: albert, predictor, text_encoder, decoder, lstm"
+        "--targets",
+        default=None,
+        help="comma-separated sets (albert, predictor, text_encoder, decoder, lstm) or a preset: albert+text, all",
     )
     f.add_argument("--voice", default=None, help="voice pack to start the new voice from (default: mean)")
     f.add_argument("--max-steps", type=int, default=None)
     f.add_argument("--patience", type=int, default=None, help="early-stopping patience (evaluations)")
     f.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU exists")
-    f.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: move an existing --out aside to OUT.old-<timestamp> (resuming refuses changed settings)",
+    )
+    f.add_argument("--quiet", action="store_true", help="no tables, messages or progress bars")
     f.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.eval_every=50")
 
     m = sub.add_parser("merge", help="fold a LoRA run into full weights (official checkpoint format)")
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.out,
                 config=args.config,
                 overrides=_overrides(args),
-                resume=not args.restart,
+                restart=args.restart,
                 quiet=args.quiet,
             )
             if result.stopped_by == "signal":

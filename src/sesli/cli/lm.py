@@ -17,8 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-CONFIG_DIRS = (Path("configs/lm"), Path(__file__).resolve().parents[3] / "configs" / "lm")
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sesli lm", description="tiny language model: prepare, train, sample")
@@ -37,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     pt = sub.add_parser("train", help="train the LM (resumes from the run directory's last checkpoint)")
-    pt.add_argument("--config", default="tiny", help="a name in configs/lm (tiny, small) or a YAML path")
+    pt.add_argument(
+        "--config", default="tiny", help="a name shipped in sesli/configs/lm (tiny, small) or a YAML path"
+    )
     pt.add_argument("--data-dir", type=Path, help="folder with train.txt and val.txt")
     pt.add_argument("--run-dir", type=Path, help="default: runs/lm-<config>")
     pt.add_argument("--epochs", type=int)
@@ -68,13 +68,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in {".yaml", ".yml"} or path.is_file():
-        return path
-    for d in CONFIG_DIRS:
-        if (d / f"{name}.yaml").is_file():
-            return d / f"{name}.yaml"
-    raise FileNotFoundError(f"no config named {name!r} (looked in {', '.join(str(d) for d in CONFIG_DIRS)})")
+    """A YAML path, or a name shipped in ``sesli/configs/lm`` (tiny, small), from any directory."""
+    from sesli.train.config import config_path
+
+    return config_path(name, "lm")
 
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:

@@ -5,6 +5,9 @@ resolution, spectral convergence ``||S - S'||_F / ||S||_F`` plus mean ``|log S -
 over resolutions. The mel loss is L1 between sesli log-mels (``sesli.audio.features``), the
 reconstruction loss StyleTTS2 and Kokoro's decoder are trained with.
 
+Both compute in float32 with autocast off (``float32_region``): their inputs may come from a
+model running under bf16/fp16 autocast, and the FFT, norms and logs need the full range.
+
 Letters: B batch, T samples, K frequency bins, F frames.
 """
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sesli.audio.features import MelConfig, mel_spectrogram, stft
+from sesli.audio.features import MelConfig, at_least_float32, float32_region, mel_spectrogram, stft
 
 DEFAULT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200))
 
@@ -40,7 +43,7 @@ def _match(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
     if target.dim() == 3:
         target = target.squeeze(1)
     n = min(pred.shape[-1], target.shape[-1])
-    return pred[..., :n], target[..., :n]
+    return at_least_float32(pred[..., :n]), at_least_float32(target[..., :n])
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -60,13 +63,14 @@ class MultiResolutionSTFTLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> STFTLossResult:
         """pred, target: (B, T) or (B, 1, T) waveforms; the longer is cut to the shorter."""
-        pred, target = _match(pred, target)
-        sc, mag = pred.new_zeros(()), pred.new_zeros(())
-        for n_fft, hop, win in self.resolutions:
-            p = stft(pred, n_fft, hop, win).abs().clamp_min(self.eps)  # (B, K, F)
-            t = stft(target, n_fft, hop, win).abs().clamp_min(self.eps)
-            sc = sc + torch.linalg.norm(t - p) / torch.linalg.norm(t).clamp_min(self.eps)
-            mag = mag + (t.log() - p.log()).abs().mean()
+        pred, target = _match(pred, target)  # float32 (or float64)
+        with float32_region(pred.device):
+            sc, mag = pred.new_zeros(()), pred.new_zeros(())
+            for n_fft, hop, win in self.resolutions:
+                p = stft(pred, n_fft, hop, win).abs().clamp_min(self.eps)  # (B, K, F)
+                t = stft(target, n_fft, hop, win).abs().clamp_min(self.eps)
+                sc = sc + torch.linalg.norm(t - p) / torch.linalg.norm(t).clamp_min(self.eps)
+                mag = mag + (t.log() - p.log()).abs().mean()
         k = len(self.resolutions)
         return STFTLossResult(sc / k, mag / k)
 
@@ -87,7 +91,7 @@ class MelL1Loss(nn.Module):
     ) -> torch.Tensor:
         """pred, target: (B, T) or (B, 1, T); lengths: valid samples per item (masks the tail)."""
         pred, target = _match(pred, target)
-        mp = mel_spectrogram(pred, self.cfg)  # (B, M, F)
+        mp = mel_spectrogram(pred, self.cfg)  # (B, M, F) float32
         mt = mel_spectrogram(target, self.cfg)
         diff = (mp - mt).abs()
         if lengths is None:

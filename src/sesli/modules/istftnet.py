@@ -11,6 +11,10 @@ that predicts a log-magnitude and a phase per STFT bin; ``torch.istft`` turns th
 Batches are padded: ``lengths`` (valid input steps per item) drive masks at every rate, and the
 two steps whose edges depend on the true signal end (the sine source with its interpolations, and
 the STFT/iSTFT with their centre padding) run per item. They are cheap next to the convolutions.
+
+Under mixed precision the source STFT, the magnitude/phase head and the iSTFT run in float32 with
+autocast off (``sesli.audio.features.float32_region``): the CPU FFT takes no bf16, and fp16 would
+make complex32, which ``torch.istft`` does not take. The audio is float32 (float64 for a float64 model).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sesli.audio.features import at_least_float32, float32_region
 from sesli.modules.masking import apply_mask, lengths_to_mask, weight_norm
 from sesli.modules.style import SnakeResBlock
 
@@ -152,9 +157,12 @@ class ISTFTGenerator(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
 
     def _stft(self, wav: Tensor) -> Tensor:
-        """``(N,)`` -> magnitude and phase stacked ``(n_fft + 2, F)``."""
-        spec = torch.stft(wav, self.n_fft, self.hop, self.n_fft, window=self.window, return_complex=True)
-        return torch.cat([spec.abs(), spec.angle()], dim=0)
+        """``(N,)`` -> magnitude and phase stacked ``(n_fft + 2, F)``, at least float32."""
+        with float32_region(wav.device):
+            wav = at_least_float32(wav)
+            window = self.window.to(wav.dtype)
+            spec = torch.stft(wav, self.n_fft, self.hop, self.n_fft, window=window, return_complex=True)
+            return torch.cat([spec.abs(), spec.angle()], dim=0)
 
     def forward(
         self,
@@ -211,11 +219,14 @@ class ISTFTGenerator(nn.Module):
             x = xs / self.num_kernels
         x = self.conv_post(apply_mask(F.leaky_relu(x), mask))  # (B, n_fft + 2, F)
         half = self.n_fft // 2 + 1
-        spec, phase = torch.exp(x[:, :half]), torch.sin(x[:, half:])
-        audio = x.new_zeros(B, (n_frames - 1) * self.hop)
-        for b in range(B):
-            f = int(step_len[b])
-            z = spec[b, :, :f] * torch.exp(phase[b, :, :f] * 1j)
-            wav = torch.istft(z, self.n_fft, self.hop, self.n_fft, window=self.window)
-            audio[b, : wav.shape[-1]] = wav
+        with float32_region(x.device):
+            x = at_least_float32(x)
+            window = self.window.to(x.dtype)
+            spec, phase = torch.exp(x[:, :half]), torch.sin(x[:, half:])
+            audio = x.new_zeros(B, (n_frames - 1) * self.hop)  # (B, N) float32
+            for b in range(B):
+                f = int(step_len[b])
+                z = spec[b, :, :f] * torch.exp(phase[b, :, :f] * 1j)  # complex64
+                wav = torch.istft(z, self.n_fft, self.hop, self.n_fft, window=window)
+                audio[b, : wav.shape[-1]] = wav
         return audio

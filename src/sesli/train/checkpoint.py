@@ -238,6 +238,27 @@ def clean_stale(directory: str | Path) -> None:
                 shutil.rmtree(p, ignore_errors=True)
 
 
+def move_run_aside(run_dir: str | Path) -> Path | None:
+    """Rename a non-empty run directory to ``<run>.old-<YYYYmmdd-HHMMSS>`` (for a fresh restart).
+
+    Returns:
+        the new path, or None when there was nothing to move (no directory, or an empty one).
+    """
+    import time
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
+    n = 1
+    while target.exists():  # two restarts within a second
+        target = run_dir.with_name(f"{run_dir.name}.old-{stamp}-{n}")
+        n += 1
+    os.replace(run_dir, target)
+    return target
+
+
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) RNG states, in a form ``weights_only`` loading accepts."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()

@@ -5,6 +5,10 @@ adds). :func:`load_config` reads a YAML file into that tree, applies command-lin
 as ``train.lr=1e-3`` and type-checks every value against the dataclass field it lands on, so a
 typo (``train.lrr=1``) or a wrong type (``train.epochs=ten``) fails at start-up with the key and
 the source named, not an hour into a run. :func:`dump_config` freezes the resolved tree to YAML.
+
+The shipped configs live inside the package, ``sesli/configs/<family>/<name>.yaml`` (package data,
+so an installed wheel has them); :func:`config_path` turns ``--config tiny`` into one of them from
+any working directory, and passes a path to an existing file through unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -25,6 +30,43 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config file or override that does not fit its dataclass (message names key and source)."""
+
+
+def configs_dir() -> Path:
+    """The folder of the shipped YAML configs, ``sesli/configs`` (inside the installed package)."""
+    return Path(str(resources.files("sesli") / "configs"))
+
+
+def shipped_configs(family: str | None = None) -> list[str]:
+    """Names of the shipped configs, ``family/name`` (only ``family``'s, as ``name``, when given)."""
+    root = configs_dir()
+    if family is not None:
+        return sorted(p.stem for p in (root / family).glob("*.yaml"))
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob("*/*.yaml"))
+
+
+def config_path(name: str | Path, family: str | None = None) -> Path:
+    """A config file: ``name`` itself when it is an existing file, else a shipped config.
+
+    Args:
+        name: a path to a YAML file, a shipped name of ``family`` (``tiny``), or ``family/name``
+            (``debug/lm``).
+        family: the folder of ``sesli/configs`` that plain names are looked up in (``lm``, ``kokoro``).
+
+    Raises:
+        ConfigError: no such file and no shipped config of that name (the shipped ones are listed).
+    """
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    root = configs_dir()
+    stem = str(name).removesuffix(".yaml").removesuffix(".yml")
+    candidates = [root / f"{stem}.yaml"] + ([root / family / f"{stem}.yaml"] if family else [])
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = shipped_configs(family) if family else shipped_configs()
+    raise ConfigError(f"no config named {str(name)!r}: no such file, nor a shipped one ({', '.join(known)})")
 
 
 @dataclass

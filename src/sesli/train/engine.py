@@ -48,6 +48,18 @@ Run directory: ``config.yaml`` (frozen config), ``metrics.csv``, ``loss.png``, `
 Steps are optimizer steps: one step is ``grad_accum`` batches (the last group of an epoch may be
 shorter). Validation runs every ``eval_every`` steps, or at the end of each epoch when it is None.
 
+Resume refuses changed settings: a run resumed with a config whose values differ from its
+``config.yaml`` (other than :data:`RESUMABLE`, which only say how long to run and how often to log,
+validate and save) stops with the differences listed, ``key: old -> new``, instead of keeping
+the checkpoint's optimizer and schedule under a config.yaml that says otherwise. ``restart=True``
+moves the old run directory aside to ``<run>.old-<timestamp>`` and starts fresh.
+
+Mixed precision: Accelerate keeps one ``AcceleratorState`` per process, fixed by the first
+``Accelerator``; the engine releases it when no run is active, so runs one after the other in a
+process (tests, a notebook) may each choose theirs. A run nested inside another (the aligner a
+fine-tuning run trains first) passes ``accelerator=LocalAccelerator(device)``
+(``sesli.train.local``): this process only, float32, no second ``Accelerator``.
+
 Exact resume: a checkpoint (``checkpoint.py``) holds weights, optimizers, schedulers, the grad
 scaler, EMA, the Python/NumPy/torch RNG states, the step, the epoch and how many batches of that
 epoch were consumed. The data order depends only on ``seed + epoch`` (:class:`EpochSampler`), so a
@@ -58,6 +70,7 @@ several processes the RNG state saved is the main process's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -69,18 +82,36 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from sesli.train import checkpoint as ckpt
-from sesli.train.config import TrainConfig, dump_config
+from sesli.train.config import ConfigError, TrainConfig, dump_config, to_dict
 from sesli.train.logging import MetricsLog
 from sesli.train.sampler import check_replayable
 from sesli.train.schedule import EMA, make_scheduler
 from sesli.train.task import Built, StepContext, Task
 
-__all__ = ["Built", "Engine", "FitResult", "StepContext", "Task", "fit"]
+__all__ = ["RESUMABLE", "Built", "Engine", "FitResult", "StepContext", "Task", "fit", "settings_changed"]
+
+# TrainConfig fields a resumed run may change: how long to run, how often to log, plot, validate
+# and save, when to give up, and data-loading workers. None of them is in the checkpoint's
+# optimizer, scheduler or data order (the schedule's length is fixed by the first run's settings).
+RESUMABLE = (
+    "epochs",
+    "max_steps",
+    "early_stopping_patience",
+    "eval_every",
+    "log_every",
+    "plot_every",
+    "save_every",
+    "keep_last",
+    "num_workers",
+)
+_ACTIVE_RUNS = 0  # engines inside run() in this process; Accelerate's state is released for the first
 
 
 @dataclass
@@ -109,15 +140,60 @@ def _resolve_precision(cfg: TrainConfig) -> str:
     return "no"  # CPU autocast is slower than fp32 for small models; MPS autocast is partial
 
 
+def _accelerator(cfg: TrainConfig) -> Accelerator:
+    """A new ``Accelerator`` for ``cfg``, after releasing the state a finished run left behind.
+
+    In a process of several ranks the process group (``PartialState``) stays.
+    """
+    if _ACTIVE_RUNS <= 1 and AcceleratorState._shared_state:  # no run but the one setting up
+        single = PartialState._shared_state.get("num_processes", 1) == 1
+        AcceleratorState._reset_state(reset_partial_state=single)
+        GradientState._reset_state()
+    return Accelerator(
+        cpu=cfg.cpu, mixed_precision=_resolve_precision(cfg), step_scheduler_with_optimizer=False
+    )
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out.update(_flatten(v, f"{prefix}{k}."))
+    return {k.rstrip("."): v for k, v in out.items()}
+
+
+def settings_changed(old: dict[str, Any], new: dict[str, Any], allowed: set[str]) -> list[str]:
+    """``"key: old -> new"`` for every dotted key whose value differs, except ``allowed`` ones.
+
+    Keys the old tree does not hold (settings added to sesli since that run) are not compared.
+    """
+    a, b = _flatten(old), _flatten(new)
+    return [
+        f"{k}: {a[k]!r} -> {b.get(k, '(unset)')!r}"
+        for k in sorted(a)
+        if k not in allowed and a[k] != b.get(k, "(unset)")
+    ]
+
+
 class Engine:
     """Runs one task in one run directory. Use :func:`fit` unless you need the pieces."""
 
     def __init__(
-        self, task: Task, cfg: TrainConfig, run_dir: str | Path, *, config: Any = None, quiet: bool = False
+        self,
+        task: Task,
+        cfg: TrainConfig,
+        run_dir: str | Path,
+        *,
+        config: Any = None,
+        quiet: bool = False,
+        accelerator: Any = None,
     ):
         self.task, self.cfg, self.run_dir = task, cfg, Path(run_dir)
         self.config = config if config is not None else cfg  # the full tree frozen to config.yaml
         self.quiet = quiet
+        self._given_acc = accelerator  # None: an Accelerate Accelerator made from cfg in setup()
+        self.moved_to: Path | None = None  # where restart=True moved the old run
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.epoch = self.consumed = 0
         self.best: float | None = None
@@ -131,7 +207,7 @@ class Engine:
         self._t0 = time.perf_counter()
 
     # ---- setup ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def setup(self, *, restart: bool = False) -> None:
         cfg = self.cfg
         if cfg.grad_accum < 1 or cfg.batch_size < 1:
             raise ValueError(
@@ -140,9 +216,13 @@ class Engine:
         if cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
-        self.acc = Accelerator(
-            cpu=cfg.cpu, mixed_precision=_resolve_precision(cfg), step_scheduler_with_optimizer=False
-        )
+        self.acc = self._given_acc if self._given_acc is not None else _accelerator(cfg)
+        if restart:  # rank 0 moves the old run aside; the others wait until it is gone
+            if self.acc.is_main_process:
+                self.moved_to = ckpt.move_run_aside(self.run_dir)
+                if self.moved_to is not None:  # said even when quiet: it is about the user's files
+                    print(f"restart: moved the old run {self.run_dir} to {self.moved_to}", flush=True)
+            self.acc.wait_for_everyone()
         set_seed(cfg.seed)
         built = self.task.build(self.acc, cfg)
         check_replayable(built.train_data)
@@ -177,13 +257,59 @@ class Engine:
         self.ctx = StepContext(self.acc, built, cfg)
 
     # ---- the loop ------------------------------------------------------------------------------
-    def run(self, *, resume: bool = True) -> FitResult:
-        if not resume and ckpt.latest_checkpoint(self.ckpt_dir) is not None:
-            raise ValueError(
-                f"{self.run_dir} already holds checkpoints; to start over choose another run "
-                "directory or delete this one (its checkpoints would mix with the new run's)"
+    def run(self, *, resume: bool = True, restart: bool = False) -> FitResult:
+        """Train to the end (resuming the newest checkpoint unless ``resume`` is False).
+
+        Args:
+            resume: continue from the run's checkpoints; False refuses a run that has some.
+            restart: move an existing run directory aside (``<run>.old-<timestamp>``), start fresh.
+
+        Raises:
+            ConfigError: resuming with settings other than the run's (the differences listed).
+            ValueError: ``resume=False`` on a run directory that holds checkpoints.
+        """
+        global _ACTIVE_RUNS
+        if not restart:
+            if not resume and ckpt.latest_checkpoint(self.ckpt_dir) is not None:
+                raise ValueError(
+                    f"{self.run_dir} already holds checkpoints; to start over choose another run "
+                    "directory or delete this one (its checkpoints would mix with the new run's)"
+                )
+            if resume:
+                self.check_resumable()
+        _ACTIVE_RUNS += 1
+        try:
+            return self._run(resume=resume and not restart, restart=restart)
+        finally:
+            _ACTIVE_RUNS -= 1
+
+    def check_resumable(self) -> None:
+        """Refuse to resume a run whose ``config.yaml`` differs from this config (see RESUMABLE).
+
+        Raises:
+            ConfigError: the differing keys, ``key: old -> new``.
+        """
+        frozen = self.run_dir / "config.yaml"
+        if ckpt.latest_checkpoint(self.ckpt_dir) is None or not frozen.is_file():
+            return
+        old = yaml.safe_load(frozen.read_text(encoding="utf-8")) or {}
+        diff = settings_changed(old, to_dict(self.config), {self._train_prefix() + k for k in RESUMABLE})
+        if diff:
+            raise ConfigError(
+                f"{self.run_dir} was trained with other settings; resuming would keep the old ones. "
+                "Changed:\n  " + "\n  ".join(diff) + "\nUse the run's settings, another run directory, or "
+                f"restart (moves this run aside). Settings a resume may change: {', '.join(RESUMABLE)}."
             )
-        self.setup()
+
+    def _train_prefix(self) -> str:
+        """Where the TrainConfig sits in the frozen tree: "" at the root, else e.g. "train."."""
+        if self.config is self.cfg:
+            return ""
+        names = [f.name for f in dataclasses.fields(self.config) if getattr(self.config, f.name) is self.cfg]
+        return f"{names[0]}." if names else "train."
+
+    def _run(self, *, resume: bool, restart: bool) -> FitResult:
+        self.setup(restart=restart)
         resumed = self.resume() if resume else None
         main = self.acc.is_main_process
         self.log = MetricsLog(self.run_dir, resume_step=resumed, enabled=main)
@@ -508,7 +634,9 @@ def fit(
     *,
     config: Any = None,
     resume: bool = True,
+    restart: bool = False,
     quiet: bool = False,
+    accelerator: Any = None,
 ) -> FitResult:
     """Train ``task`` in ``run_dir``, resuming from its newest checkpoint when there is one.
 
@@ -517,10 +645,15 @@ def fit(
         cfg: the engine's settings.
         run_dir: where config.yaml, metrics.csv, loss.png, tensorboard/ and checkpoints/ go.
         config: the full config tree to freeze to config.yaml (default: ``cfg``).
-        resume: continue from ``run_dir/checkpoints`` (False starts over, overwriting logs).
+        resume: continue from ``run_dir/checkpoints`` (False refuses a run that has checkpoints).
+        restart: move an existing ``run_dir`` aside to ``<run_dir>.old-<timestamp>``, start fresh.
         quiet: no progress bar or start-up messages.
+        accelerator: None (an Accelerate ``Accelerator`` from ``cfg``), or a
+            ``sesli.train.local.LocalAccelerator`` for a run nested inside another run's process.
 
     Raises:
         CheckpointError: the newest checkpoint is truncated, corrupt or does not fit the task.
+        ConfigError: resuming with settings that differ from the run's (other than RESUMABLE).
     """
-    return Engine(task, cfg, run_dir, config=config, quiet=quiet).run(resume=resume)
+    engine = Engine(task, cfg, run_dir, config=config, quiet=quiet, accelerator=accelerator)
+    return engine.run(resume=resume, restart=restart)

@@ -39,9 +39,8 @@ import torch
 from sesli.audio.features import MelConfig, energy, f0, mel_spectrogram
 from sesli.fileio import atomic_path, write_json
 from sesli.models.aligner import Aligner
+from sesli.models.kokoro.config import SAMPLE_RATE, SAMPLES_PER_FRAME  # 24 kHz, one Kokoro text frame
 
-SAMPLE_RATE = 24000
-SAMPLES_PER_FRAME = 600  # one Kokoro text frame
 HOP = 300  # F0 / energy hop: two per text frame
 INDEX = "index.json"
 FORMAT = "sesli-targets/1"

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 OFFICIAL_CONFIG = "kokoro-82m-v1.0-config.json"
-SAMPLE_RATE = 24000
+SAMPLE_RATE = 24000  # Hz, of every Kokoro-82M model
+SAMPLES_PER_FRAME = 600  # audio samples per text (duration) frame at SAMPLE_RATE: 40 frames/s
 
 
 class KokoroConfigError(ValueError):

@@ -38,6 +38,12 @@ from torch import nn
 
 TARGET_SETS: tuple[str, ...] = ("albert", "predictor", "text_encoder", "decoder", "lstm")
 DEFAULT_TARGETS: tuple[str, ...] = ("albert",)
+# Named presets (``--targets albert+text``): the plan's default, + the text encoder (where the
+# Turkish phoneme embeddings and the decoder's text features live), and every set.
+TARGET_PRESETS: dict[str, tuple[str, ...]] = {
+    "albert+text": ("albert", "text_encoder"),
+    "all": ("albert", "text_encoder", "predictor", "decoder"),
+}
 ADAPTER_NAME = "default"
 
 _ALBERT_LEAF = re.compile(
@@ -67,17 +73,20 @@ class ParamRow:
 
 
 def parse_targets(targets: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Turn ``"albert,decoder"`` or ``["albert", "decoder"]`` into a checked tuple of set names."""
+    """Turn ``"albert,decoder"``, ``["albert", "decoder"]`` or a preset (``"all"``) into a checked
+    tuple of set names."""
     if targets is None:
         return DEFAULT_TARGETS
     if isinstance(targets, str):
         targets = [t for t in re.split(r"[,\s]+", targets) if t]
-    names = tuple(dict.fromkeys(t.strip().lower() for t in targets))
+    expanded = []
+    for t in (t.strip().lower() for t in targets):
+        expanded.extend(TARGET_PRESETS.get(t, (t,)))
+    names = tuple(dict.fromkeys(expanded))
     unknown = [t for t in names if t not in TARGET_SETS]
     if unknown or not names:
-        raise LoraTargetError(
-            f"unknown LoRA target set(s) {unknown or names!r}; choose from {', '.join(TARGET_SETS)}"
-        )
+        choices = ", ".join((*TARGET_SETS, *TARGET_PRESETS))
+        raise LoraTargetError(f"unknown LoRA target set(s) {unknown or names!r}; choose from {choices}")
     return names
 
 

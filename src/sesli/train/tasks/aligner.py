@@ -25,12 +25,12 @@ from sesli.audio.features import MelConfig, mel_spectrogram
 from sesli.fileio import atomic_path, write_json
 from sesli.losses.alignment import bin_loss, forward_sum_loss
 from sesli.models.aligner import Aligner
+from sesli.models.kokoro.config import SAMPLE_RATE, SAMPLES_PER_FRAME
 from sesli.train.engine import Built, StepContext, Task
 from sesli.train.sampler import EpochSampler
 from sesli.train.schedule import make_optimizer
 
 WEIGHTS, META = "aligner.safetensors", "aligner.json"
-SAMPLE_RATE = 24000
 
 
 class AlignerError(RuntimeError):
@@ -249,12 +249,13 @@ def train_aligner(
     table: str = "kokoro",
     cpu: bool = False,
     quiet: bool = False,
+    device: str | torch.device | None = None,
 ) -> Aligner:
     """Train (or finish training) an aligner on a prepared folder and return it.
 
     The run lives in ``run_dir`` (default ``<prepared_dir>/aligner``) as an engine run, so a killed
     run resumes; a finished one is loaded without training. The final weights are written to the
-    run as ``aligner.safetensors`` + ``aligner.json``.
+    run as ``aligner.safetensors`` + ``aligner.json``. It always trains in float32.
 
     Args:
         prepared_dir: ``sesli prepare`` folder with ``train.jsonl`` (``val.jsonl`` used if present).
@@ -264,8 +265,11 @@ def train_aligner(
         lr: learning rate.
         cfg: loss and model settings (``bin_start_step`` is capped at a third of ``steps``).
         table: symbol table of the phonemes.
-        cpu: force CPU.
-        quiet: no progress bar.
+        cpu: force CPU (an Accelerate run; ignored when ``device`` is given).
+        quiet: no progress bar or start-up messages.
+        device: train in this process only, on this device, without Accelerate
+            (``LocalAccelerator``): for a caller already inside an Accelerate run, such as the
+            main process of a fine-tuning run. None: an Accelerate run of its own.
 
     Raises:
         AlignerError: no manifest, or no clip with usable phonemes.
@@ -289,7 +293,12 @@ def train_aligner(
     task = AlignerTask(train_items, val_items, n_tokens=n_tokens, cfg=cfg, run_dir=run)
     engine_cfg = TrainConfig(epochs=10**6, max_steps=steps, batch_size=batch_size, lr=lr,
                              schedule="constant", mixed_precision="no", cpu=cpu, log_every=10)  # fmt: skip
-    fit(task, engine_cfg, run, quiet=quiet)
+    if device is not None:
+        from sesli.train.local import LocalAccelerator
+
+        fit(task, engine_cfg, run, quiet=quiet, accelerator=LocalAccelerator(device))
+    else:
+        fit(task, engine_cfg, run, quiet=quiet)
     save_aligner(task.model, run, n_tokens=n_tokens, model_cfg=cfg.model)
     return task.model.eval()
 
@@ -311,7 +320,7 @@ def items_from_manifest(path: str | Path, table: str = "kokoro") -> tuple[list[A
         if not ids:
             skipped[utt.id] = "no phonemes"
             continue
-        frames = int(utt.duration * SAMPLE_RATE) // 600
+        frames = int(utt.duration * SAMPLE_RATE) // SAMPLES_PER_FRAME
         if frames < len(ids) + 2:  # MAS needs a frame per token (pads included)
             skipped[utt.id] = f"{utt.duration:.2f} s gives {frames} frames for {len(ids) + 2} tokens"
             continue

@@ -1,11 +1,17 @@
-"""Data for Kokoro fine-tuning: the base model, the clips with their targets, checked and batched.
+"""Data for Kokoro fine-tuning: the clips with their targets, checked and batched.
 
 ``load_splits`` reads a ``sesli prepare`` folder (``train.jsonl``/``val.jsonl``), encodes phonemes
 with the Kokoro symbol table, leaves out clips that cannot train (no phonemes, more than the
 510-phoneme context, longer than ``max_seconds``) with a line saying which and why, attaches the
 training targets (durations in 600-sample frames, F0 and energy at hop 300) from the cache next to
 the manifests -- running alignment and extraction first when the cache is missing -- and returns
-deterministic data loaders for the engine.
+deterministic data loaders for the engine. The base model is loaded by
+``sesli.models.kokoro.base.load_base``; the error type and the batch live in ``kokoro_common``.
+
+Target extraction runs once per run, on the main process only: under ``accelerate launch`` rank 0
+trains the aligner (in this process, on its device, in float32, with no second ``Accelerator``:
+``sesli.train.local.LocalAccelerator``) and writes the cache while the other ranks wait at a
+barrier, then every rank reads the cache.
 
 Letters: T tokens (phonemes + 2 boundary tokens), F frames of 600 samples, N = 600 F samples.
 """
@@ -22,12 +28,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-SAMPLE_RATE = 24000
-SAMPLES_PER_FRAME = 600
-
-
-class FinetuneError(RuntimeError):
-    """Fine-tuning cannot start: bad data, no valid clip, unusable targets or base (message says why)."""
+from sesli.models.kokoro.config import SAMPLE_RATE, SAMPLES_PER_FRAME
+from sesli.train.tasks.kokoro_common import FinetuneBatch, FinetuneError
 
 
 @dataclass
@@ -97,10 +99,8 @@ def _pad(tensors: list[Tensor]) -> Tensor:
     return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True)
 
 
-def collate(items: list[dict[str, Any]]):
+def collate(items: list[dict[str, Any]]) -> FinetuneBatch:
     """Pad a list of :class:`ClipDataset` items into a ``FinetuneBatch``."""
-    from sesli.train.tasks.kokoro_finetune import FinetuneBatch
-
     return FinetuneBatch(
         ids=_pad([it["ids"] for it in items]),  # (B, T)
         id_lengths=torch.tensor([len(it["ids"]) for it in items]),
@@ -160,36 +160,69 @@ def describe_left_out(split: str, left_out: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
-def load_targets(prepared: Path, cfg: Any, *, quiet: bool = False) -> Any:
+def load_targets(prepared: Path, cfg: Any, *, quiet: bool = False, accelerator: Any = None) -> Any:
     """The targets cache of a prepared folder, extracted first when missing, stale or interrupted.
 
     Extraction trains the aligner (``<prepared>/aligner``, an engine run, so it resumes too) and
     then writes ``<prepared>/targets`` with a progress bar; a finished cache is reused as is.
 
+    Args:
+        prepared: the ``sesli prepare`` folder.
+        cfg: ``FinetuneConfig`` (``aligner_steps``).
+        quiet: no messages, progress bars or tables (the aligner's run included).
+        accelerator: the fine-tuning run's accelerator, when called from inside it: only its main
+            process extracts, on its device, and the others wait for it. None: this process alone,
+            the aligner in an Accelerate run of its own.
+
     Raises:
         FinetuneError: the cache cannot be (re)built (the message says why).
     """
-    from sesli.train.targets import TargetsError, extract_targets, open_targets
+    from sesli.train.targets import TargetsError, open_targets
 
     try:
         return open_targets(prepared)
     except TargetsError as err:
+        reason = err
+    main = accelerator is None or accelerator.is_main_process
+    cache, failure = None, None
+    if main:
         if not quiet:
-            print(f"training targets: {err}")
+            print(f"training targets: {reason}")
             print("training targets: aligning the clips and extracting durations, F0 and energy (once)")
-    from sesli.train.tasks.aligner import train_aligner  # PROVISIONAL name, H6
-
-    try:
-        aligner = train_aligner(prepared, steps=cfg.aligner_steps, quiet=quiet)
-        with _progress(quiet, "targets") as progress:
-            cache = extract_targets(prepared, aligner, progress=progress)
-    except (TargetsError, OSError, ValueError) as err:
-        raise FinetuneError(f"could not extract training targets for {prepared}: {err}") from None
-    if not quiet and cache.skipped:
+        device = accelerator.device if accelerator is not None else None
+        try:
+            cache = _extract(prepared, cfg, quiet=quiet, device=device)
+        except FinetuneError as err:  # the other ranks must still get past the barrier
+            failure = err
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    if failure is not None:
+        raise failure
+    if cache is None:  # not the main process: read what it wrote
+        try:
+            cache = open_targets(prepared)
+        except TargetsError as err:
+            raise FinetuneError(
+                f"the main process did not extract the targets for {prepared}: {err}"
+            ) from None
+    if not quiet and main and cache.skipped:
         print(
             f"targets: {len(cache.skipped)} clip(s) without targets, e.g. {next(iter(cache.skipped.items()))}"
         )
     return cache
+
+
+def _extract(prepared: Path, cfg: Any, *, quiet: bool, device: Any) -> Any:
+    """Train the aligner and extract the cache (in this process; ``device`` None: Accelerate's)."""
+    from sesli.train.targets import TargetsError, extract_targets
+    from sesli.train.tasks.aligner import AlignerError, train_aligner
+
+    try:
+        aligner = train_aligner(prepared, steps=cfg.aligner_steps, quiet=quiet, device=device)
+        with _progress(quiet, "targets") as progress:
+            return extract_targets(prepared, aligner, progress=progress)
+    except (AlignerError, TargetsError, OSError, ValueError) as err:
+        raise FinetuneError(f"could not extract training targets for {prepared}: {err}") from None
 
 
 class _progress:
@@ -228,14 +261,17 @@ def _clips(
     return clips
 
 
-def load_splits(cfg: Any, model_config: Any, train_cfg: Any, *, quiet: bool = False) -> Splits:
+def load_splits(
+    cfg: Any, model_config: Any, train_cfg: Any, *, quiet: bool = False, accelerator: Any = None
+) -> Splits:
     """Checked clips with targets from a prepared folder, as the engine's data loaders.
 
     Args:
         cfg: ``FinetuneConfig`` (``data``, ``max_seconds``, ``aligner_steps``).
         model_config: the base model's ``KokoroConfig`` (its phoneme context).
         train_cfg: the engine's ``TrainConfig`` (batch size, seed).
-        quiet: no messages about left-out clips.
+        quiet: no messages about left-out clips, no progress bars while extracting targets.
+        accelerator: the run's accelerator (targets are extracted by its main process only).
 
     Raises:
         FinetuneError: no prepared folder, no valid clip, or unusable targets.
@@ -256,7 +292,7 @@ def load_splits(cfg: Any, model_config: Any, train_cfg: Any, *, quiet: bool = Fa
         raise FinetuneError(
             f"no valid training clip in {prepared} ({len(train_utts)} in train.jsonl):\n{notes}"
         )
-    cache = load_targets(prepared, cfg, quiet=quiet)
+    cache = load_targets(prepared, cfg, quiet=quiet, accelerator=accelerator)
     train = ClipDataset(_clips(prepared, train_kept, cache, train_out))
     val = ClipDataset(_clips(prepared, val_kept, cache, val_out))
     notes = "\n".join(
@@ -290,65 +326,3 @@ def load_splits(cfg: Any, model_config: Any, train_cfg: Any, *, quiet: bool = Fa
         val=DataLoader(val, batch_size=bs, shuffle=False, collate_fn=collate),
         summary=summary,
     )
-
-
-def _as_pack(source: Tensor | Path | str) -> Tensor:
-    if isinstance(source, Tensor):
-        return source
-    try:
-        pack = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a bad pickle/zip
-        raise FinetuneError(f"cannot read voice pack {source}: {type(err).__name__}") from None
-    if not isinstance(pack, Tensor):
-        raise FinetuneError(f"voice pack {source} does not hold a tensor")
-    return pack
-
-
-def load_base(base: str | None, *, voice: str | None = None) -> tuple[Any, Tensor | None, dict[str, str]]:
-    """The base Kokoro model, the voice pack(s) the new style starts from, and where they came from.
-
-    Args:
-        base: ``"debug"``, a hub id (``hexgrad/Kokoro-82M``), a local path, or None for the default
-            base (official when cached, else the packaged int8 weights).
-        voice: a voice name of the base or a ``.pt`` path; None takes every voice the base has
-            locally (their mean becomes the start), else its default voice.
-
-    Returns:
-        ``(model, voices (P, 1, R) or None, {"id", "source"})``; ``id`` is what a later load
-        needs (local paths made absolute).
-
-    Raises:
-        FinetuneError: the base or the voice cannot be loaded.
-    """
-    from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
-
-    try:
-        loaded = from_pretrained(base)
-    except ModelLoadError as err:
-        raise FinetuneError(f"cannot load the base model {base!r}: {err}") from None
-    if base is None:  # the default base: record what it resolved to, so a later load is the same
-        base_id = loaded.source
-    else:
-        local = Path(base).expanduser()
-        base_id = str(local.resolve()) if base != "debug" and local.exists() else str(base)
-    packs: list[Tensor] = []
-    try:
-        if voice is not None:
-            source = loaded.voices.get(voice) or (Path(voice) if Path(voice).is_file() else None)
-            if source is None and loaded.fetch_voice is not None:
-                source = loaded.fetch_voice(voice)
-            if source is None:
-                raise FinetuneError(
-                    f"unknown voice {voice!r}; {base} has: {', '.join(loaded.voices) or 'none'}"
-                )
-            packs = [_as_pack(source)]
-        elif loaded.voices:
-            packs = [_as_pack(v) for v in loaded.voices.values()]
-        elif loaded.default_voice and loaded.fetch_voice is not None:
-            packs = [_as_pack(loaded.fetch_voice(loaded.default_voice))]
-    except ModelLoadError as err:
-        raise FinetuneError(str(err)) from None
-    r = loaded.model.config.ref_dim
-    packs = [p.reshape(-1, 1, p.shape[-1]).float() for p in packs if p.shape[-1] == r]
-    voices = torch.cat(packs) if packs else None
-    return loaded.model, voices, {"id": base_id, "source": loaded.source}

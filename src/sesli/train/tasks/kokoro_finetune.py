@@ -18,6 +18,11 @@ first run). Checkpoints hold only the trainable tensors (:class:`FinetuneModel` 
 checkpoint of the 82M model is a few MB; every new best validation loss rewrites the run
 directory's adapter, voice pack and model card (``sesli.models.kokoro.adapter``).
 
+Resume is safe: the engine refuses a resumed run whose settings differ from its ``config.yaml``
+(except ``sesli.train.engine.RESUMABLE``: epochs, max_steps, patience and the log/plot/eval/save
+frequencies), and the task refuses a base whose weights' sha256 is not the one in the run's
+``model_card.json``. ``restart=True`` moves the old run aside and starts fresh.
+
 Letters: B batch, T tokens (with boundaries), F frames (600 samples), N samples.
 """
 
@@ -35,10 +40,11 @@ from torch import Tensor, nn
 from sesli.fileio import atomic_path, write_json
 from sesli.models.kokoro import adapter as adapter_io
 from sesli.models.kokoro import lora
-from sesli.train.config import TrainConfig, apply_overrides, from_dict, load_config, to_dict
+from sesli.models.kokoro.config import SAMPLE_RATE
+from sesli.train.config import TrainConfig, apply_overrides, config_path, from_dict, load_config, to_dict
 from sesli.train.engine import Engine, FitResult
 from sesli.train.task import Built, StepContext, Task
-from sesli.train.tasks.kokoro_data import FinetuneError
+from sesli.train.tasks.kokoro_common import FinetuneBatch, FinetuneError
 
 OFFICIAL_PARTS = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
 OFFICIAL_WEIGHTS = "kokoro-v1_0.pth"
@@ -143,24 +149,6 @@ class FinetuneModel(nn.Module):
         return super().load_state_dict(state, strict=False, assign=assign)
 
 
-@dataclass
-class FinetuneBatch:
-    """A padded batch of clips with their training targets."""
-
-    ids: Tensor  # (B, T) long, [0, phonemes..., 0] then padding
-    id_lengths: Tensor  # (B,)
-    durations: Tensor  # (B, T) frames per token, 0 on padding
-    f0: Tensor  # (B, 2F) Hz, 0 unvoiced / padding
-    energy: Tensor  # (B, 2F)
-    wavs: Tensor  # (B, N) N = 600 F
-    frame_lengths: Tensor  # (B,)
-    utt_ids: list[str]
-
-    def to(self, device: torch.device | str) -> FinetuneBatch:
-        moved = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.__dict__.items()}
-        return FinetuneBatch(**moved)
-
-
 def base_style(voices: Tensor | None, ref_dim: int) -> Tensor:
     """The starting style: the mean over a voice pack's rows (or a zero-mean small vector)."""
     if voices is None:
@@ -212,21 +200,31 @@ class KokoroFinetuneTask(Task):
     Args:
         cfg: the fine-tuning settings.
         run_dir: the run directory (the adapter is written there on every new best).
-        quiet: no parameter table.
+        quiet: no parameter table, no target-extraction messages or progress bars.
+        base_sha256: the base weights' sha256 a resumed run was trained on (None: not checked).
     """
 
-    def __init__(self, cfg: FinetuneConfig, run_dir: str | Path, *, quiet: bool = False) -> None:
+    def __init__(
+        self, cfg: FinetuneConfig, run_dir: str | Path, *, quiet: bool = False, base_sha256: str | None = None
+    ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.quiet = quiet
+        self.base_sha256 = base_sha256
         self.card: dict[str, Any] = {}
         self.lora_config: Any = None
 
     def build(self, accelerator: Any, train_cfg: TrainConfig) -> Built:
         from sesli.train.tasks import kokoro_data
 
-        kokoro, voices, base_info = kokoro_data.load_base(self.cfg.base, voice=self.cfg.voice)
+        kokoro, voices, base_info = _load_base(self.cfg.base, voice=self.cfg.voice)
         base_hash = adapter_io.base_weights_hash(kokoro)
+        if self.base_sha256 is not None and base_hash != self.base_sha256:
+            raise FinetuneError(
+                f"{self.run_dir} was trained on other base weights than {base_info['id']!r} gives now "
+                f"(sha256 {self.base_sha256[:12]}... -> {base_hash[:12]}...); resuming would mix them. "
+                "Use the original base, another --out, or --restart."
+            )
         self.lora_config = lora.apply_lora(
             kokoro,
             r=self.cfg.lora_r,
@@ -245,7 +243,9 @@ class KokoroFinetuneTask(Task):
             rows = lora.parameter_table(kokoro, extra={"style": model.style})
             accelerator.print(f"base: {base_info['id']} ({base_info['source']})")
             accelerator.print(lora.format_parameter_table(rows))
-        data = kokoro_data.load_splits(self.cfg, kokoro.config, train_cfg)
+        data = kokoro_data.load_splits(
+            self.cfg, kokoro.config, train_cfg, quiet=self.quiet, accelerator=accelerator
+        )
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
             params, lr=train_cfg.lr, betas=tuple(train_cfg.betas), weight_decay=train_cfg.weight_decay
@@ -260,7 +260,7 @@ class KokoroFinetuneTask(Task):
                 "trainable_parameters": sum(p.numel() for p in params),
             },
             "data": data.summary,
-            "sample_rate": 24000,
+            "sample_rate": SAMPLE_RATE,
             "symbols": "kokoro",
             "voice": adapter_io.VOICE_FILE,
         }
@@ -317,18 +317,20 @@ def _deep_update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def load_run_config(
     config: str | Path | None = None, overrides: list[str] | None = None
 ) -> FinetuneRunConfig:
-    """The run's config: this task's defaults (= ``configs/kokoro/finetune.yaml``), a YAML file, overrides.
+    """The run's config: this task's defaults (= ``sesli/configs/kokoro/finetune.yaml``), a YAML file, overrides.
 
     The task's defaults come first (``load_config`` alone would fill a partly given ``train``
-    section from the engine's generic defaults instead).
+    section from the engine's generic defaults instead). ``config`` is a YAML path or a shipped
+    name (``finetune``, ``debug/kokoro_finetune``; see ``sesli.train.config.config_path``).
 
     Raises:
         ConfigError: an unreadable file, an unknown key or a value of the wrong type.
     """
     data = to_dict(FinetuneRunConfig())
     if config is not None:
+        config = config_path(config, "kokoro")
         load_config(FinetuneRunConfig, config)  # checks the file: unknown keys, wrong types
-        data = _deep_update(data, _yaml_mapping(Path(config)))
+        data = _deep_update(data, _yaml_mapping(config))
     return from_dict(
         FinetuneRunConfig, apply_overrides(data, overrides or []), where=str(config or "defaults")
     )
@@ -340,26 +342,63 @@ def _yaml_mapping(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
+def _load_base(base: str | None, *, voice: str | None = None) -> tuple[Any, Tensor | None, dict[str, str]]:
+    """``sesli.models.kokoro.base.load_base``, its errors as :class:`FinetuneError`."""
+    from sesli.models.kokoro.base import load_base
+    from sesli.models.kokoro.loading import ModelLoadError
+
+    try:
+        return load_base(base, voice=voice)
+    except ModelLoadError as err:
+        raise FinetuneError(str(err)) from None
+
+
+def _trained_base_sha256(run_dir: Path) -> str | None:
+    """The base weights' sha256 of a run to resume (None: no checkpoint or card yet, or no hash)."""
+    from sesli.train.checkpoint import latest_checkpoint
+
+    card = run_dir / adapter_io.MODEL_CARD
+    if not card.is_file() or latest_checkpoint(run_dir / "checkpoints") is None:
+        return None
+    try:
+        return json.loads(card.read_text(encoding="utf-8")).get("base", {}).get("weights_sha256")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
 def finetune(
     run_dir: str | Path,
     *,
     config: str | Path | None = None,
     overrides: list[str] | None = None,
     resume: bool = True,
+    restart: bool = False,
     quiet: bool = False,
 ) -> FitResult:
     """Fine-tune Kokoro with LoRA into ``run_dir`` (resuming its checkpoints when there are some).
 
+    Args:
+        run_dir: the run directory.
+        config: a YAML config (None: the task's defaults).
+        overrides: dotted ``key=value`` overrides.
+        resume: continue from the run's checkpoints (False refuses a run that has some).
+        restart: move an existing run aside to ``<run_dir>.old-<timestamp>`` and start fresh.
+        quiet: no tables, messages or progress bars (target extraction included).
+
     Raises:
-        FinetuneError: the data, its targets or the base model cannot be used.
-        ConfigError: a bad config file or override.
+        FinetuneError: the data, its targets or the base model cannot be used, or a resumed run's
+            base weights changed.
+        ConfigError: a bad config file or override, or resuming with other settings than the run's.
     """
     cfg = load_run_config(config, overrides)
     if not cfg.finetune.data:
         raise FinetuneError("no data: pass --data PREPARED_DIR (a `sesli prepare` folder)")
-    task = KokoroFinetuneTask(cfg.finetune, run_dir, quiet=quiet)
+    run_dir = Path(run_dir)
+    resuming = resume and not restart
+    base_sha256 = _trained_base_sha256(run_dir) if resuming else None
+    task = KokoroFinetuneTask(cfg.finetune, run_dir, quiet=quiet, base_sha256=base_sha256)
     engine = Engine(task, cfg.train, run_dir, config=cfg, quiet=quiet)
-    result = engine.run(resume=resume)
+    result = engine.run(resume=resume, restart=restart)
     if not (Path(run_dir) / adapter_io.ADAPTER_WEIGHTS).is_file():
         # No validation ran (e.g. --max-steps inside the first epoch): keep the final weights.
         task.save_adapter(engine.ctx, step=result.step)
@@ -386,10 +425,8 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, base: str | None = No
     Raises:
         AdapterError: an incomplete run, or a base other than the one it was trained on.
     """
-    from sesli.train.tasks.kokoro_data import load_base
-
     run = adapter_io.read_adapter_run(run_dir)
-    model, _, _ = load_base(base or run.base_id)
+    model, _, _ = _load_base(base or run.base_id)
     adapter_io.attach_adapter(model, run)
     lora.merge_lora(model)
     out = Path(out_dir)

@@ -57,7 +57,7 @@ class LMDataConfig:
 
 @dataclass
 class LMRunConfig:
-    """The whole config of an LM run (``configs/lm/*.yaml``)."""
+    """The whole config of an LM run (``sesli/configs/lm/*.yaml``)."""
 
     objective: Literal["causal", "masked"] = "causal"
     mask_prob: float = 0.15  # masked objective only
