@@ -25,15 +25,17 @@ edits of all utterances before dividing; "mean" rates average per-utterance rate
 that cannot be synthesised counts as an empty transcript. Systems are interleaved utterance by
 utterance (in a rotating order), so machine load falls on all of them alike. Writes
 ``bench/results/kokoro_intelligibility.json`` (summary, per-utterance rows, machine, command);
-the partial results are written after each part.
+partial results are written every 10 utterances, and ``--resume`` reuses them after a crash.
 
     .venv/bin/python bench/kokoro_intelligibility.py [--clips 51] [--sentences 200] [--top 2]
         [--voices jf_alpha ...] [--speed-sentences 20] [--seed 0] [--load-repeats 3] [--no-espeak]
+        [--resume]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -151,14 +153,21 @@ def _speakers(synth, voices: list[str], tmp: Path, espeak: bool, real: bool = Tr
     return out
 
 
-def evaluate(items: list[dict], systems: dict, asr, desc: str) -> dict[str, list[dict]]:
-    """Every system speaks every item (order rotating per item); rows of transcript and errors."""
+def evaluate(items: list[dict], systems: dict, asr, desc: str, done=None, save=None) -> dict[str, list[dict]]:
+    """Every system speaks every item (order rotating per item); rows of transcript and errors.
+
+    ``done`` maps ``(system, id, text)`` to a row of an earlier run, reused as it is (``--resume``);
+    ``save(rows)`` is called every 10 items, so a killed run loses little.
+    """
     from sesli.eval.metrics import char_errors, word_errors
 
     rows: dict[str, list[dict]] = {name: [] for name in systems}
     names = list(systems)
     for k, item in enumerate(tqdm(items, desc=desc, unit="utt")):
         for name in names[k % len(names) :] + names[: k % len(names)]:
+            if done and (name, item["id"], item["text"]) in done:
+                rows[name].append(done[name, item["id"], item["text"]])
+                continue
             row = {"id": item["id"], "text": item["text"]}
             t = time.perf_counter()
             try:
@@ -175,7 +184,22 @@ def evaluate(items: list[dict], systems: dict, asr, desc: str) -> dict[str, list
             row.update(cer=round(c.rate, 4), wer=round(w.rate, 4), char_edits=c.edits, chars=c.ref_len)
             row.update(word_edits=w.edits, words=w.ref_len)
             rows[name].append(row)
+        if save is not None and (k + 1) % 10 == 0:
+            save(rows)
     return rows
+
+
+def previous_rows(path: Path) -> dict[tuple[str, str, str], dict]:
+    """Rows of an earlier (possibly killed) run's JSON, keyed by (system, id, text)."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        (name, r["id"], r["text"]): r
+        for part in ("clips", "sentences")
+        for name, rs in old.get(part, {}).get("rows", {}).items()
+        for r in rs
+    }
 
 
 def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
@@ -278,15 +302,19 @@ def _load(onnx_path: Path, repeats: int) -> tuple[object, OrtKokoro, dict]:
     return synth, ort_engine, out
 
 
-def run_clips(clips, synth, ort_engine, voices, asr, tmp: Path, espeak: bool) -> dict:
+def run_clips(clips, synth, ort_engine, voices, asr, tmp: Path, espeak: bool, done, checkpoint) -> dict:
     """Part 1: recordings, every voice and espeak-ng; then onnxruntime with the best voice."""
-    rows = evaluate(clips, _speakers(synth, voices, tmp, espeak), asr, "clips")
+    rows = evaluate(clips, _speakers(synth, voices, tmp, espeak), asr, "clips", done, checkpoint)
     ranking = _best(summarise(rows), voices)
     best = ranking[0]
     pack = synth.voice_pack(best).cpu()
     ort_name = f"onnxruntime {best}"
     ort_system = {ort_name: lambda item: (ort_engine.synthesize(item["text"], pack), 24000, [])}
-    rows.update(evaluate(clips, ort_system, asr, f"clips, {ort_name}"))
+    rows.update(
+        evaluate(
+            clips, ort_system, asr, f"clips, {ort_name}", done, lambda more: checkpoint({**rows, **more})
+        )
+    )
     summary = summarise(rows)
     pairs = list(zip(rows[f"sesli {best}"], rows[ort_name], strict=True))
     _table(f"clips ({len(clips)} Common Voice clips)", summary)
@@ -306,9 +334,10 @@ def run_clips(clips, synth, ort_engine, voices, asr, tmp: Path, espeak: bool) ->
     }
 
 
-def run_sentences(sents, synth, voices, asr, tmp: Path, espeak: bool) -> dict:
+def run_sentences(sents, synth, voices, asr, tmp: Path, espeak: bool, done, checkpoint) -> dict:
     """Part 2: text-only sentences, the given voices and espeak-ng."""
-    rows = evaluate(sents, _speakers(synth, voices, tmp, espeak, real=False), asr, "sentences")
+    systems = _speakers(synth, voices, tmp, espeak, real=False)
+    rows = evaluate(sents, systems, asr, "sentences", done, checkpoint)
     summary = summarise(rows)
     _table(f"sentences ({len(sents)} text-only Common Voice sentences)", summary)
     return {
@@ -361,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="sentence sample seed (-1: the first N lines)")
     p.add_argument("--load-repeats", type=int, default=3, help="model loads timed per engine")
     p.add_argument("--no-espeak", action="store_true")
+    p.add_argument("--resume", action="store_true", help="reuse the rows already in --out (same text)")
     p.add_argument("--out", default=str(RESULT))
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -401,10 +431,20 @@ def main(argv: list[str] | None = None) -> int:
         "name": asr.name,
         "decoding": "faster-whisper int8, tr, beam 1, temperature 0, no_repeat_ngram_size 3",
     }
+    done = previous_rows(Path(args.out)) if args.resume else {}
+
+    def checkpoint(part: str):
+        def save(rows: dict) -> None:
+            write_json(args.out, {**result, part: {"partial": True, "rows": rows}})
+
+        return save
+
     tmp = Path(tempfile.mkdtemp(prefix="sesli-intel-"))
     try:
         clips = _clips(args.clips)
-        result["clips"] = run_clips(clips, synth, ort_engine, voices, asr, tmp, espeak)
+        result["clips"] = run_clips(
+            clips, synth, ort_engine, voices, asr, tmp, espeak, done, checkpoint("clips")
+        )
         best = result["clips"]["voice_ranking"][0]
         result["best_voice"] = {"clips": best}
         write_json(args.out, result)
@@ -413,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
         pool = _sentences(max(args.sentences, args.speed_sentences), seed, {c["text"] for c in clips})
         if args.sentences > 0:
             top = result["clips"]["voice_ranking"][: max(1, args.top)]
-            part = run_sentences(pool[: args.sentences], synth, top, asr, tmp, espeak)
+            part = run_sentences(
+                pool[: args.sentences], synth, top, asr, tmp, espeak, done, checkpoint("sentences")
+            )
             part["selection"] += (
                 "the first N" if seed is None else f"random.Random({seed}).sample, in file order"
             )
@@ -428,6 +470,19 @@ def main(argv: list[str] | None = None) -> int:
             _print_speed(result["speed"], result["load_s"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if done:
+        reused = sum(
+            (name, r["id"], r["text"]) in done
+            for part in ("clips", "sentences")
+            for name, rs in result.get(part, {}).get("rows", {}).items()
+            for r in rs
+        )
+        result["resumed"] = {
+            "rows_reused": reused,
+            "note": "--resume: rows already in the output file (an earlier run of this script, with "
+            "the same text, model, voice and ASR) were reused as they were; synthesis (noise off) and "
+            "greedy ASR are deterministic, so only their synth_s timings come from another run",
+        }
     result["machine"]["load_average_end"] = list(os.getloadavg())
     result["wall_s"] = round(time.perf_counter() - start, 1)
     result["complete"] = True
