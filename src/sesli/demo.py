@@ -63,18 +63,21 @@ def show_front_end() -> None:
 def choose_base(base: str | None) -> tuple[str, str]:
     """The base model and why: (``from_pretrained`` argument for the run, explanation).
 
-    Without ``BASE=`` the default base is resolved once here, so every step uses the same weights.
+    Without ``BASE=`` the default base is resolved (not loaded) once here, so every step uses the
+    same weights.
     """
     if base:
         return base, f"BASE={base}"
-    from sesli.models.kokoro.defaults import load_default
+    from sesli.models.kokoro.defaults import PACKAGED_ID, default_source
     from sesli.models.kokoro.loading import ModelLoadError
 
     try:
-        loaded = load_default()
+        source = default_source()
     except ModelLoadError as err:
         raise SystemExit(f"demo: {err}") from None
-    return loaded.source, "; ".join(loaded.notes[:1]) or loaded.source
+    if source == PACKAGED_ID:
+        return source, "Kokoro-82M v1.0 int8 (kokoro-onnx export) from its packages on the package index"
+    return source, "the official weights (Hugging Face cache or hub)"
 
 
 def spectrogram_png(wav: Path, png: Path, *, title: str = "") -> None:

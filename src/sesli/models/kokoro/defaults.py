@@ -15,9 +15,14 @@ Order (the first that works):
 
 from __future__ import annotations
 
-import os
-
-from sesli.models.kokoro.loading import OFFICIAL_REPO, LoadedKokoro, ModelLoadError, _from_hub, _from_onnx
+from sesli.models.kokoro.loading import (
+    OFFICIAL_REPO,
+    WEIGHT_FILES,
+    LoadedKokoro,
+    ModelLoadError,
+    _from_hub,
+    _from_onnx,
+)
 from sesli.packaged import KOKORO_INT8, KOKORO_VOICES, PackagedWeightsError, assemble, hub_reachable, resource
 
 PACKAGED_ID = "packaged:kokoro-v1.0-int8"
@@ -26,8 +31,48 @@ PACKAGED_ID = "packaged:kokoro-v1.0-int8"
 DEFAULT_TURKISH_VOICE = "jm_kumo"
 
 
-def _offline(local_files_only: bool) -> bool:
-    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+def _official_cached(revision: str | None, cache_dir: str | None) -> bool:
+    """True when the official config and weights are in the Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        files = ("config.json", WEIGHT_FILES[OFFICIAL_REPO])
+        found = [
+            try_to_load_from_cache(OFFICIAL_REPO, f, cache_dir=cache_dir, revision=revision) for f in files
+        ]
+    except Exception:  # an unusable cache is the same as no cache here
+        return False
+    return all(isinstance(f, str) for f in found)
+
+
+def _nothing_found(download_error: Exception | None = None) -> ModelLoadError:
+    why = (
+        f" and could not be downloaded ({download_error})"
+        if download_error
+        else " (and the hub is not reachable)"
+    )
+    return ModelLoadError(
+        f"no Kokoro base found: the official {OFFICIAL_REPO} weights are not in the Hugging Face cache"
+        + why
+        + f", and the packaged int8 weights are not installed. Either install them: {KOKORO_INT8.install}; "
+        f"or download config.json, kokoro-v1_0.pth and voices/*.pt from {OFFICIAL_REPO} and pass the "
+        "folder with --model DIR; or use --model debug for a tiny model that does not speak"
+    )
+
+
+def default_source(
+    *, revision: str | None = None, cache_dir: str | None = None, local_files_only: bool = False
+) -> str:
+    """The id of the default base (``OFFICIAL_REPO`` or :data:`PACKAGED_ID`), without loading it.
+
+    Raises:
+        ModelLoadError: neither is in reach (the message says how to get either).
+    """
+    if _official_cached(revision, cache_dir) or (not local_files_only and hub_reachable()):
+        return OFFICIAL_REPO
+    if KOKORO_INT8.available():
+        return PACKAGED_ID
+    raise _nothing_found()
 
 
 def load_packaged() -> LoadedKokoro:
@@ -59,34 +104,20 @@ def load_default(
     Raises:
         ModelLoadError: no official weights in reach and the weight packages not installed.
     """
-    kwargs = {"revision": revision, "cache_dir": cache_dir, "expected_sha256": None}
-    try:
-        loaded = _from_hub(OFFICIAL_REPO, local_files_only=True, **kwargs)
-        loaded.notes.insert(0, f"official {OFFICIAL_REPO} from the Hugging Face cache")
-        return loaded
-    except ModelLoadError:
-        pass
-    download_error = None
-    if not _offline(local_files_only) and hub_reachable():
-        try:
-            loaded = _from_hub(OFFICIAL_REPO, local_files_only=False, **kwargs)
-            loaded.notes.insert(0, f"official {OFFICIAL_REPO}, downloaded")
-            return loaded
-        except ModelLoadError as err:
-            download_error = err
-    if KOKORO_INT8.available():
+    source = default_source(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    if source == PACKAGED_ID:
         return load_packaged()
-    raise ModelLoadError(
-        f"no Kokoro base found: the official {OFFICIAL_REPO} weights are not in the Hugging Face cache"
-        + (
-            f" and could not be downloaded ({download_error})"
-            if download_error
-            else " (and the hub is not reachable)"
-        )
-        + f", and the packaged int8 weights are not installed. Either install them: {KOKORO_INT8.install}; "
-        f"or download config.json, kokoro-v1_0.pth and voices/*.pt from {OFFICIAL_REPO} and pass the "
-        "folder with --model DIR; or use --model debug for a tiny model that does not speak"
-    )
+    try:  # the cache first, then the hub (its answer was just probed)
+        loaded = _from_hub(
+            OFFICIAL_REPO, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+            expected_sha256=None,
+        )  # fmt: skip
+    except ModelLoadError as err:
+        if KOKORO_INT8.available():
+            return load_packaged()
+        raise _nothing_found(err) from err
+    loaded.notes.insert(0, f"official {OFFICIAL_REPO} (Hugging Face cache or hub)")
+    return loaded
 
 
-__all__ = ["DEFAULT_TURKISH_VOICE", "PACKAGED_ID", "load_default", "load_packaged"]
+__all__ = ["DEFAULT_TURKISH_VOICE", "PACKAGED_ID", "default_source", "load_default", "load_packaged"]
