@@ -1,9 +1,12 @@
-"""Kokoro-82M fine-tuning cost on this machine: LoRA vs full fine-tuning, batch 1 and 2, 3 s clips.
+"""Kokoro-82M fine-tuning cost on this machine: LoRA presets, batch 1 and 2, 3 s clips, real weights.
 
-For the full 82M architecture (random weights: the cost does not depend on their values) each
+The real Kokoro-82M v1.0 (the packaged int8 export imported into sesli, float32) with the LoRA
+target presets ``albert`` (the shipped default) and ``all``, and the default preset with the
+adversarial stage on (MPD + MRD at their shipped sizes, a 2 s crop, D step then G step). Each
 configuration runs in its own subprocess, so its peak resident memory (``ru_maxrss``) is its own.
-A step is a whole training step of ``sesli.train.tasks.kokoro_finetune``: teacher-forced forward,
-the fine-tuning losses, backward and AdamW. Prints a table; writes bench/results/kokoro_finetune.json.
+A step is a whole training step of ``sesli.train.tasks.kokoro_finetune``: teacher-forced forward
+(decoder fed the predicted F0/energy, the default), the fine-tuning losses, backward and AdamW.
+Prints a table; writes bench/results/kokoro_finetune.json.
 
     python bench/kokoro_finetune.py [--steps 3] [--threads 2]
 """
@@ -27,18 +30,31 @@ SECONDS = 3.0
 def _one(mode: str, batch: int, steps: int, threads: int) -> dict:
     import torch
 
-    from sesli.models.kokoro import KokoroModel, lora, official_config
-    from sesli.train.tasks.kokoro_finetune import FinetuneBatch, FinetuneConfig, FinetuneModel, loss_terms
+    from sesli.losses.gan import discriminator_loss, feature_matching_loss, generator_loss
+    from sesli.models.kokoro import lora
+    from sesli.models.kokoro.base import load_base
+    from sesli.train.tasks.kokoro_finetune import (
+        FinetuneBatch,
+        FinetuneConfig,
+        FinetuneModel,
+        base_style,
+        build_discriminator,
+        loss_terms,
+        random_segments,
+    )
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    kokoro = KokoroModel(official_config())
+    kokoro, voices, _ = load_base(None)  # the default base: official if cached, else packaged int8
     total = sum(p.numel() for p in kokoro.parameters())
-    if mode == "lora":
-        lora.apply_lora(kokoro, r=8, alpha=16, targets="albert")
-    model = FinetuneModel(kokoro, torch.randn(kokoro.config.ref_dim) * 0.1).train()
+    preset, adversarial = mode.removesuffix("+adversarial"), mode.endswith("+adversarial")
+    lora.apply_lora(kokoro, r=8, alpha=16, targets=preset)
+    model = FinetuneModel(kokoro, base_style(voices, kokoro.config.ref_dim)).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
+    cfg = FinetuneConfig()
+    disc = build_discriminator(cfg).train() if adversarial else None
+    d_opt = torch.optim.AdamW(disc.parameters(), lr=1e-4) if disc is not None else None
     frames = int(SECONDS * 40)  # 40 frames of 600 samples per second
     tokens = 40  # ~13 phonemes per second of speech, plus the two boundaries
     dur = torch.full((batch, tokens), frames // tokens)
@@ -57,13 +73,31 @@ def _one(mode: str, batch: int, steps: int, threads: int) -> dict:
         frame_lengths=torch.full((batch,), frames),
         utt_ids=[f"u{i}" for i in range(batch)],
     )
-    cfg = FinetuneConfig()
     times = []
     for _ in range(steps + 1):  # the first step warms up allocators and kernels
         t0 = time.perf_counter()
-        terms = loss_terms(model(fb), fb, cfg, kokoro.samples_per_frame)
+        out = model(fb)
+        terms = loss_terms(out, fb, cfg, kokoro.samples_per_frame)
+        loss = terms["loss"]
+        if disc is not None:
+            fake, real = random_segments(
+                out.audio.float(), fb.wavs, out.audio_lengths, int(cfg.adversarial_segment * 24000)
+            )
+            d_opt.zero_grad(set_to_none=True)
+            discriminator_loss(disc(real).scores, disc(fake.detach()).scores).backward()
+            d_opt.step()
+            for q in disc.parameters():
+                q.requires_grad_(False)
+            d_fake, d_real = disc(fake), disc(real)
+            loss = (
+                loss
+                + generator_loss(d_fake.scores)
+                + 2 * feature_matching_loss(d_real.features, d_fake.features)
+            )
+            for q in disc.parameters():
+                q.requires_grad_(True)
         opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        loss.backward()
         opt.step()
         times.append(time.perf_counter() - t0)
     step_s = sorted(times[1:])[len(times[1:]) // 2]
@@ -90,7 +124,7 @@ def main() -> int:
         print(json.dumps(_one(args.child[0], int(args.child[1]), args.steps, args.threads)))
         return 0
     rows = []
-    for mode in ("lora", "full"):
+    for mode in ("albert", "all", "albert+adversarial"):
         for batch in (1, 2):
             cmd = [sys.executable, __file__, "--child", mode, str(batch), "--steps", str(args.steps)]
             cmd += ["--threads", str(args.threads)]
@@ -98,7 +132,7 @@ def main() -> int:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
             print(
-                f"{r['mode']:>4}  batch {r['batch']}  {r['seconds_per_step']:7.2f} s/step  "
+                f"{r['mode']:>18}  batch {r['batch']}  {r['seconds_per_step']:7.2f} s/step  "
                 f"{r['audio_seconds_per_second']:5.2f} audio-s/s  peak {r['peak_rss_mib']:8.1f} MiB  "
                 f"trainable {r['trainable_parameters']:,} of {r['total_parameters']:,}",
                 flush=True,
@@ -106,7 +140,7 @@ def main() -> int:
     result = {
         "benchmark": "kokoro_finetune",
         "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "note": "CPU, fp32, random full-size weights; peak_rss_mib is the whole process (model + step); "
+        "note": "CPU, fp32, real Kokoro-82M v1.0 weights (packaged int8 imported); peak_rss_mib is the whole process (model + step); "
         "seconds_per_step is the median of the timed steps after one warm-up step.",
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "rows": rows,

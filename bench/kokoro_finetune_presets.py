@@ -61,6 +61,20 @@ def _cer(model: str, prepared: Path, asr) -> dict:
     }
 
 
+def _start_validation(prepared: Path, base: str) -> dict[str, float]:
+    """The engine's validation of the untrained fine-tune model (LoRA B = 0, the mean style): step 0."""
+    from sesli.train.engine import Engine
+    from sesli.train.tasks.kokoro_finetune import KokoroFinetuneTask, load_run_config
+
+    cfg = load_run_config(
+        overrides=[f"finetune.data={prepared}", f"finetune.base={base}", "train.batch_size=1"]
+    )
+    run = Path(tempfile.mkdtemp(prefix="sesli-start-"))
+    engine = Engine(KokoroFinetuneTask(cfg.finetune, run, quiet=True), cfg.train, run, config=cfg, quiet=True)
+    engine.setup()
+    return {k: round(float(v), 4) for k, v in engine.evaluate().items()}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=30)
@@ -89,6 +103,8 @@ def main() -> int:
     targets_s = time.perf_counter() - t
     asr = load_asr("base")
     rows = {"zero_shot": _cer(PACKAGED_ID, prepared, asr)}
+    rows["zero_shot"]["val_at_start"] = _start_validation(prepared, PACKAGED_ID)
+    print(f"validation before training: {rows['zero_shot']['val_at_start']}")
     print(
         f"zero-shot CER {rows['zero_shot']['cer']:.3f} (recordings {rows['zero_shot']['reference_cer']:.3f})"
     )

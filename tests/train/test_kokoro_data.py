@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "sesli"
@@ -71,7 +73,7 @@ def test_only_the_main_process_extracts_targets(prepared: Path, tmp_path: Path, 
     from sesli.train.tasks import kokoro_data
     from sesli.train.tasks.kokoro_finetune import FinetuneError, load_run_config
 
-    cfg = load_run_config(overrides=[f"finetune.data={prepared}", "finetune.aligner_steps=2"]).finetune
+    cfg = load_run_config(overrides=[f"finetune.data={prepared}", "finetune.aligner_steps=20"]).finetune
     calls = []
     monkeypatch.setattr(kokoro_data, "_extract", lambda *a, **kw: calls.append(kw) or None)
 
@@ -96,4 +98,52 @@ def test_only_the_main_process_extracts_targets(prepared: Path, tmp_path: Path, 
     main = _Rank(main=True)
     with pytest.raises(FinetuneError, match="could not extract"):
         kokoro_data.load_targets(bare, cfg, quiet=True, accelerator=main)
-    assert main.barriers == 1 and calls == [{"quiet": True, "device": "cpu"}]
+    assert main.barriers == 1 and calls == [{"quiet": True, "device": "cpu", "force": False}]
+
+
+def test_targets_follow_the_aligner_settings_and_the_chosen_folder(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`sesli kokoro align` writes where --targets-dir says and reuses an up-to-date cache; other
+    aligner settings make the cache stale (rebuilt, with a new aligner run), and fine-tuning reads
+    the chosen folder."""
+    from sesli.cli.kokoro import main
+    from sesli.train.targets import TargetsError, open_targets
+    from sesli.train.tasks import kokoro_data
+    from sesli.train.tasks.kokoro_finetune import load_run_config
+
+    data = tmp_path / "prepared"
+    shutil.copytree(prepared, data, ignore=shutil.ignore_patterns("targets", "aligner*"))
+    out = tmp_path / "elsewhere"
+    argv = ["align", "--data", str(data), "--targets-dir", str(out), "--aligner-steps", "3", "--quiet"]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert f"in {out}" in said and "--targets-dir" in said
+    assert not (data / "targets").exists() and (out / "index.json").is_file()
+    (run_a,) = out.glob("aligner-*")
+    index = json.loads((out / "index.json").read_text())
+    assert index["settings"]["aligner_steps"] == 3 and index["settings"]["boundary_shift"] == 2
+
+    cfg = load_run_config(overrides=[f"finetune.data={data}", f"finetune.targets_dir={out}",
+                                     "finetune.aligner_steps=3"]).finetune  # fmt: skip
+    mtime = (out / "index.json").stat().st_mtime_ns
+    kokoro_data.load_targets(data, cfg, quiet=True)  # up to date: reused, not rewritten
+    assert (out / "index.json").stat().st_mtime_ns == mtime
+
+    with pytest.raises(TargetsError, match="other settings.*aligner_steps: 3 -> 4"):
+        open_targets(data, out, settings=kokoro_data.targets_settings(
+            load_run_config(overrides=[f"finetune.data={data}", "finetune.aligner_steps=4"]).finetune))  # fmt: skip
+    assert main([*argv[:-3], "--aligner-steps", "4", "--quiet"]) == 0
+    assert json.loads((out / "index.json").read_text())["settings"]["aligner_steps"] == 4
+    assert len(list(out.glob("aligner-*"))) == 2 and run_a.is_dir()  # a new aligner run, the old one kept
+
+
+def test_shift_boundaries_moves_every_boundary_and_keeps_the_total() -> None:
+    from sesli.train.targets import shift_boundaries
+
+    d = np.array([3, 4, 2, 5, 1])
+    got = shift_boundaries(d, 2)
+    assert got.sum() == d.sum() and list(got) == [5, 4, 2, 3, 1]  # the last token keeps its frame
+    assert list(np.cumsum(got)[:3]) == list(np.cumsum(d)[:3] + 2)
+    assert list(shift_boundaries(np.array([1, 1, 1]), 5)) == [1, 1, 1]  # nothing to give
+    assert list(shift_boundaries(d, 0)) == list(d)

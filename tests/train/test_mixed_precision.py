@@ -78,7 +78,8 @@ def test_bf16_finetune_extracts_targets_in_process_and_trains(
     for noise in ("training targets", "targets:", "clip/s", "trainable", "parameters"):
         assert noise not in out + err, (noise, out, err)
     assert (data / "targets" / "index.json").is_file()
-    aligner_cfg = yaml.safe_load((data / "aligner" / "config.yaml").read_text())
+    (aligner_run,) = (data / "targets").glob("aligner-*")
+    aligner_cfg = yaml.safe_load((aligner_run / "config.yaml").read_text())
     assert aligner_cfg["mixed_precision"] == "no"
     run_cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert run_cfg["train"]["mixed_precision"] == "bf16"

@@ -3,8 +3,14 @@
 sesli kokoro finetune --data PREPARED_DIR --out RUN [--base hexgrad/Kokoro-82M|PATH|debug]
                       [--epochs 5] [--batch-size 2] [--lr 1e-4] [--lora-r 8] [--lora-alpha 16]
                       [--targets albert[,predictor,text_encoder,decoder,lstm]] [--max-steps N]
+                      [--adversarial [--adversarial-after N]] [--targets-dir DIR]
                       [--config YAML] [--restart] [--quiet] [key=value ...]
+sesli kokoro align --data PREPARED_DIR [--targets-dir DIR] [--aligner-steps 300] [--rebuild]
 sesli kokoro merge RUN --out DIR [--base PATH]
+
+Training targets (durations from an aligner trained on the clips, F0, energy) are extracted once,
+into PREPARED_DIR/targets unless --targets-dir says otherwise, and reused while the manifests and
+the aligner settings stay the same; `align` builds them ahead of time (or again, with --rebuild).
 
 A run directory that holds checkpoints resumes; with other settings than it was trained with it
 refuses and lists them (epochs, max steps, patience and the log/plot/eval/save frequencies may
@@ -45,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--patience", type=int, default=None, help="early-stopping patience (evaluations)")
     f.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU exists")
     f.add_argument(
+        "--adversarial", action="store_true", help="add MPD + MRD discriminators and feature matching"
+    )
+    f.add_argument(
+        "--adversarial-after",
+        type=int,
+        default=None,
+        help="steps before the discriminator joins (implies --adversarial)",
+    )
+    f.add_argument("--targets-dir", default=None, help="where training targets live (default: DATA/targets)")
+    f.add_argument(
         "--restart",
         action="store_true",
         help="start over: move an existing --out aside to OUT.old-<timestamp> (resuming refuses changed settings)",
@@ -52,11 +68,51 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true", help="no tables, messages or progress bars")
     f.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.eval_every=50")
 
+    a = sub.add_parser("align", help="train the aligner and extract training targets for a prepared folder")
+    a.add_argument("--data", required=True, help="experiment folder from `sesli prepare`")
+    a.add_argument("--targets-dir", default=None, help="where to write them (default: DATA/targets)")
+    a.add_argument("--aligner-steps", type=int, default=None, help="aligner training steps (default 300)")
+    a.add_argument("--config", default=None, help="fine-tuning YAML whose finetune settings to use")
+    a.add_argument("--rebuild", action="store_true", help="extract again even if the targets are up to date")
+    a.add_argument("--quiet", action="store_true")
+    a.add_argument("overrides", nargs="*", help="dotted overrides, e.g. finetune.boundary_shift=0")
+
     m = sub.add_parser("merge", help="fold a LoRA run into full weights (official checkpoint format)")
     m.add_argument("run", help="the fine-tuning run directory")
     m.add_argument("--out", required=True, help="output directory (kokoro-v1_0.pth, config.json, voices/)")
     m.add_argument("--base", default=None, help="the base model (default: the id in the run's model card)")
     return p
+
+
+def _align_overrides(args: argparse.Namespace) -> list[str]:
+    pairs = {
+        "finetune.data": args.data,
+        "finetune.targets_dir": args.targets_dir,
+        "finetune.aligner_steps": args.aligner_steps,
+    }
+    return [f"{k}={v}" for k, v in pairs.items() if v is not None] + list(args.overrides)
+
+
+def _align(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sesli.train.tasks import kokoro_data
+    from sesli.train.tasks.kokoro_finetune import load_run_config
+
+    cfg = load_run_config(args.config, _align_overrides(args)).finetune
+    if not (Path(cfg.data) / "train.jsonl").is_file():
+        print(
+            f"sesli kokoro align: {cfg.data} has no train.jsonl; run `sesli prepare` first", file=sys.stderr
+        )
+        return 2
+    cache = kokoro_data.load_targets(Path(cfg.data), cfg, quiet=args.quiet, rebuild=args.rebuild)
+    print(f"targets for {len(cache)} clip(s) in {cache.root} ({len(cache.skipped)} skipped)")
+    print(f"aligner: {kokoro_data.aligner_run_dir(cfg)}")
+    if cfg.targets_dir:
+        print(
+            f"fine-tune with: sesli kokoro finetune --data {cfg.data} --targets-dir {cfg.targets_dir} --out RUN"
+        )
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
@@ -73,6 +129,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         "train.max_steps": args.max_steps,
         "train.early_stopping_patience": args.patience,
         "train.cpu": True if args.cpu else None,
+        "finetune.adversarial": True if args.adversarial or args.adversarial_after is not None else None,
+        "finetune.adversarial_after": args.adversarial_after,
+        "finetune.targets_dir": args.targets_dir,
     }
     return [f"{k}={v}" for k, v in pairs.items() if v is not None] + list(args.overrides)
 
@@ -102,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f'speak with: sesli say --model {args.out} "Merhaba, size nasıl yardımcı olabilirim?" -o out.wav'
             )
+        elif args.command == "align":
+            return _align(args)
         else:
             out = merge_run(args.run, args.out, base=args.base)
             print(f"merged weights written to {out}")

@@ -17,10 +17,11 @@ For each utterance of a prepared folder (``train.jsonl`` and ``val.jsonl``, or o
   ``log_norm`` of the mel that Kokoro's N head was trained to predict; ``2 * n_frames`` values.
 
 Layout: ``<out>/<id>.npz`` per utterance (written atomically) and ``<out>/index.json`` with the
-manifests' fingerprint (sha256 of their bytes), the settings, the finished ids and the skipped ones
-with reasons. Extraction skips ids whose ``.npz`` already holds the same utterance record, so an
-interrupted run resumes where it stopped. :func:`open_targets` raises :class:`TargetsError` when the
-cache is missing, incomplete or made from other manifests, saying which command to run.
+manifests' fingerprint (sha256 of their bytes), the extraction settings (the aligner's, as the
+caller gives them), the finished ids and the skipped ones with reasons. Extraction skips ids whose
+``.npz`` already holds the same utterance record made with the same settings, so an interrupted
+run resumes where it stopped. :func:`open_targets` raises :class:`TargetsError` when the cache is
+missing, incomplete, made from other manifests or with other settings, saying which command to run.
 """
 
 from __future__ import annotations
@@ -125,8 +126,15 @@ def default_out(prepared: str | os.PathLike) -> Path:
     return (prepared.parent if prepared.is_file() else prepared) / "targets"
 
 
-def open_targets(prepared: str | os.PathLike, out: str | os.PathLike | None = None) -> TargetsCache:
-    """Open a finished cache, checking it was made from the current manifests.
+def open_targets(
+    prepared: str | os.PathLike, out: str | os.PathLike | None = None, *, settings: dict | None = None
+) -> TargetsCache:
+    """Open a finished cache, checking it was made from the current manifests (and ``settings``).
+
+    Args:
+        prepared: the prepared folder (or manifest) the cache belongs to.
+        out: the cache folder (default ``<prepared>/targets``).
+        settings: the extraction settings the caller needs (None: any).
 
     Raises:
         TargetsError: missing, interrupted or stale cache (with the command to fix it).
@@ -134,7 +142,7 @@ def open_targets(prepared: str | os.PathLike, out: str | os.PathLike | None = No
     prepared = Path(prepared)
     root = Path(out) if out is not None else default_out(prepared)
     index = root / INDEX
-    hint = f"run target extraction (sesli.train.targets.extract_targets) for {prepared}"
+    hint = f"run `sesli kokoro align --data {prepared}` (or fine-tune: it extracts them)"
     if not index.is_file():
         raise TargetsError(f"no targets cache at {root}: {hint}")
     try:
@@ -148,11 +156,26 @@ def open_targets(prepared: str | os.PathLike, out: str | os.PathLike | None = No
     current = fingerprint(_manifest_paths(prepared))
     if meta.get("fingerprint") != current:
         raise TargetsError(f"the targets cache at {root} was made from other manifests (stale): {hint}")
+    made = meta.get("settings")
+    if settings is not None and made != _jsonable(settings):
+        diff = ", ".join(
+            f"{k}: {(made or {}).get(k)!r} -> {v!r}"
+            for k, v in _jsonable(settings).items()
+            if (made or {}).get(k) != v
+        )
+        raise TargetsError(
+            f"the targets cache at {root} was made with other settings ({diff or made}): {hint}"
+        )
     return TargetsCache(root, current, list(meta["ids"]), dict(meta.get("skipped", {})))
 
 
-def _record_key(utt) -> str:
-    blob = json.dumps(dataclasses.asdict(utt), sort_keys=True, ensure_ascii=False)
+def _jsonable(settings: dict) -> dict:
+    """``settings`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(settings, sort_keys=True))
+
+
+def _record_key(utt, settings: dict | None = None) -> str:
+    blob = json.dumps([dataclasses.asdict(utt), settings], sort_keys=True, ensure_ascii=False)
     return hashlib.sha1(blob.encode()).hexdigest()
 
 
@@ -198,6 +221,30 @@ def targets_for_audio(
     return durations, pitch, en
 
 
+def shift_boundaries(durations: np.ndarray, shift: int) -> np.ndarray:
+    """Durations with every token boundary ``shift`` frames later, the total kept.
+
+    The first token (the leading pad) gains ``shift`` frames; they are taken from the end, each
+    token keeping at least one frame (fewer are moved when the tail cannot give them). Kokoro's
+    decoder sounds a token about two frames before the span its duration gives it
+    (``bench/aligner_accuracy.py``: on its own speech an acoustic aligner puts boundaries 2-3
+    frames earlier than the durations Kokoro was given), so targets from an aligner are shifted
+    to Kokoro's convention.
+    """
+    d = np.asarray(durations, dtype=np.int64).copy()
+    if shift <= 0 or len(d) < 2:
+        return d
+    left = shift
+    for i in range(len(d) - 1, 0, -1):
+        take = min(left, int(d[i]) - 1)
+        d[i] -= take
+        left -= take
+        if not left:
+            break
+    d[0] += shift - left
+    return d
+
+
 def extract_targets(
     prepared_dir: str | os.PathLike,
     aligner: Aligner | str | os.PathLike,
@@ -205,6 +252,8 @@ def extract_targets(
     *,
     table: str = "kokoro",
     progress: Callable[[int, int, str], None] | None = None,
+    settings: dict | None = None,
+    boundary_shift: int = 0,
 ) -> TargetsCache:
     """Extract (or finish extracting) the targets of every utterance in a prepared folder.
 
@@ -215,6 +264,10 @@ def extract_targets(
         out: cache folder (default ``<prepared_dir>/targets``).
         table: symbol table encoding the manifests' phonemes.
         progress: called as ``progress(done, total, utt_id)`` after each utterance.
+        settings: what made the aligner (recorded in the index and in every record's key, so a
+            cache made with other settings is stale).
+        boundary_shift: move every token boundary this many frames later (see
+            :func:`shift_boundaries`).
 
     Returns:
         the complete cache. Utterances that cannot have targets (unknown symbols, too short for
@@ -236,19 +289,21 @@ def extract_targets(
     fp = fingerprint(manifests)
     meta = {"format": FORMAT, "fingerprint": fp, "complete": False, "sample_rate": SAMPLE_RATE,
             "samples_per_frame": SAMPLES_PER_FRAME, "hop": HOP, "f0": "pyworld harvest+stonemask",
-            "energy": "log L2 norm of mel power", "manifests": [p.name for p in manifests]}  # fmt: skip
+            "energy": "log L2 norm of mel power", "manifests": [p.name for p in manifests],
+            "settings": _jsonable({**(settings or {}), "boundary_shift": boundary_shift})}  # fmt: skip
     write_json(root / INDEX, meta)  # marks the cache incomplete until the end
     symbols = get_table(table)
     utts = [(u, p.parent) for p in manifests for u in read_manifest(p)]
     ids: list[str] = []
     skipped: dict[str, str] = {}
     for k, (utt, base) in enumerate(utts):
-        path, key = root / f"{utt.id}.npz", _record_key(utt)
+        path, key = root / f"{utt.id}.npz", _record_key(utt, meta["settings"])
         if not _done(path, key):
             try:
                 tokens = [symbols.pad_id, *symbols.encode(utt.phonemes), symbols.pad_id]
                 wav, _ = load_audio(utt.resolve_audio(base), sr=SAMPLE_RATE)
                 dur, pitch, en = targets_for_audio(wav, tokens, aligner)
+                dur = shift_boundaries(dur, boundary_shift)
             except (TargetsError, ValueError, OSError) as err:  # UnknownSymbolError is a ValueError
                 skipped[utt.id] = f"{type(err).__name__}: {err}"
                 continue
@@ -273,5 +328,6 @@ __all__ = [
     "fingerprint",
     "kokoro_frames",
     "open_targets",
+    "shift_boundaries",
     "targets_for_audio",
 ]

@@ -160,38 +160,75 @@ def describe_left_out(split: str, left_out: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
-def load_targets(prepared: Path, cfg: Any, *, quiet: bool = False, accelerator: Any = None) -> Any:
+def targets_settings(cfg: Any) -> dict[str, Any]:
+    """What makes a targets cache: the aligner's training steps, model and losses, the boundary shift.
+
+    A cache (and an aligner run) made with other values is stale and rebuilt.
+    """
+    from dataclasses import asdict
+
+    from sesli.train.tasks.aligner import AlignerTaskConfig
+
+    return {"aligner_steps": cfg.aligner_steps, "aligner": asdict(AlignerTaskConfig()),
+            "boundary_shift": cfg.boundary_shift}  # fmt: skip
+
+
+def targets_root(cfg: Any, prepared: str | Path | None = None) -> Path:
+    """Where the targets of ``prepared`` (default ``cfg.data``) are written: ``cfg.targets_dir``
+    or ``<prepared>/targets``."""
+    from sesli.train.targets import default_out
+
+    return Path(cfg.targets_dir) if cfg.targets_dir else default_out(prepared or cfg.data)
+
+
+def aligner_run_dir(cfg: Any, prepared: str | Path | None = None) -> Path:
+    """The aligner's run folder: ``<targets>/aligner-<8 hex of its settings>``."""
+    import hashlib
+    import json
+
+    key = hashlib.sha256(json.dumps(targets_settings(cfg), sort_keys=True).encode()).hexdigest()[:8]
+    return targets_root(cfg, prepared) / f"aligner-{key}"
+
+
+def load_targets(
+    prepared: Path, cfg: Any, *, quiet: bool = False, accelerator: Any = None, rebuild: bool = False
+) -> Any:
     """The targets cache of a prepared folder, extracted first when missing, stale or interrupted.
 
-    Extraction trains the aligner (``<prepared>/aligner``, an engine run, so it resumes too) and
-    then writes ``<prepared>/targets`` with a progress bar; a finished cache is reused as is.
+    Extraction trains the aligner (:func:`aligner_run_dir`, an engine run, so it resumes too) and
+    then writes :func:`targets_root` with a progress bar; a finished cache made from the same
+    manifests and :func:`targets_settings` is reused as is.
 
     Args:
         prepared: the ``sesli prepare`` folder.
-        cfg: ``FinetuneConfig`` (``aligner_steps``).
+        cfg: ``FinetuneConfig`` (``aligner_steps``, ``boundary_shift``, ``targets_dir``).
         quiet: no messages, progress bars or tables (the aligner's run included).
         accelerator: the fine-tuning run's accelerator, when called from inside it: only its main
             process extracts, on its device, and the others wait for it. None: this process alone,
             the aligner in an Accelerate run of its own.
+        rebuild: extract again even if the cache is up to date (the trained aligner is kept).
 
     Raises:
         FinetuneError: the cache cannot be (re)built (the message says why).
     """
     from sesli.train.targets import TargetsError, open_targets
 
-    try:
-        return open_targets(prepared)
-    except TargetsError as err:
-        reason = err
+    root, settings = targets_root(cfg, prepared), targets_settings(cfg)
+    reason: Any = "rebuild asked for"
+    if not rebuild:
+        try:
+            return open_targets(prepared, root, settings=settings)
+        except TargetsError as err:
+            reason = err
     main = accelerator is None or accelerator.is_main_process
     cache, failure = None, None
     if main:
         if not quiet:
             print(f"training targets: {reason}")
-            print("training targets: aligning the clips and extracting durations, F0 and energy (once)")
+            print(f"training targets: aligning the clips and extracting durations, F0 and energy into {root}")
         device = accelerator.device if accelerator is not None else None
         try:
-            cache = _extract(prepared, cfg, quiet=quiet, device=device)
+            cache = _extract(prepared, cfg, quiet=quiet, device=device, force=rebuild)
         except FinetuneError as err:  # the other ranks must still get past the barrier
             failure = err
     if accelerator is not None:
@@ -200,7 +237,7 @@ def load_targets(prepared: Path, cfg: Any, *, quiet: bool = False, accelerator: 
         raise failure
     if cache is None:  # not the main process: read what it wrote
         try:
-            cache = open_targets(prepared)
+            cache = open_targets(prepared, root, settings=settings)
         except TargetsError as err:
             raise FinetuneError(
                 f"the main process did not extract the targets for {prepared}: {err}"
@@ -212,15 +249,23 @@ def load_targets(prepared: Path, cfg: Any, *, quiet: bool = False, accelerator: 
     return cache
 
 
-def _extract(prepared: Path, cfg: Any, *, quiet: bool, device: Any) -> Any:
+def _extract(prepared: Path, cfg: Any, *, quiet: bool, device: Any, force: bool = False) -> Any:
     """Train the aligner and extract the cache (in this process; ``device`` None: Accelerate's)."""
-    from sesli.train.targets import TargetsError, extract_targets
+    from sesli.train.targets import INDEX, TargetsError, extract_targets
     from sesli.train.tasks.aligner import AlignerError, train_aligner
 
+    root = targets_root(cfg, prepared)
     try:
-        aligner = train_aligner(prepared, steps=cfg.aligner_steps, quiet=quiet, device=device)
+        aligner = train_aligner(
+            prepared, aligner_run_dir(cfg, prepared), steps=cfg.aligner_steps, quiet=quiet, device=device
+        )
+        if force:
+            for old in root.glob("*.npz"):
+                old.unlink()
+            (root / INDEX).unlink(missing_ok=True)
         with _progress(quiet, "targets") as progress:
-            return extract_targets(prepared, aligner, progress=progress)
+            return extract_targets(prepared, aligner, root, progress=progress,
+                                   settings=targets_settings(cfg), boundary_shift=cfg.boundary_shift)  # fmt: skip
     except (AlignerError, TargetsError, OSError, ValueError) as err:
         raise FinetuneError(f"could not extract training targets for {prepared}: {err}") from None
 

@@ -13,6 +13,15 @@ learns only from the duration/F0/energy terms. The losses are
       + w_dur · (duration bins BCE + duration L1)
       + w_f0 · F0 smooth-L1 (Hz) + w_energy · energy smooth-L1   (the predictor's curves)
 
+With ``adversarial: true`` an MPD + MRD discriminator (``sesli.modules.discriminators``, trained
+from scratch: Kokoro ships none) joins from step ``adversarial_after`` on, as StyleTTS2 joins its
+discriminators after a reconstruction-only phase. Inside one task step the discriminator steps
+first (LSGAN on a random ``adversarial_segment``-second crop of the recording and of the decoder's
+audio, detached), then the generator adds ``w_adv · LSGAN + w_fm · feature matching`` on the same
+crops with D frozen. The discriminator and its optimizer are in every checkpoint from step 0, so a
+run resumes the same before and after the switch. Validation losses stay the reconstruction terms
+above, so they compare across the switch.
+
 Training targets come from ``sesli.train.targets`` (cached next to the manifest; extracted on the
 first run). Checkpoints hold only the trainable tensors (:class:`FinetuneModel` state), so a
 checkpoint of the 82M model is a few MB; every new best validation loss rewrites the run
@@ -71,6 +80,16 @@ class FinetuneConfig:
     energy_weight: float = 1.0
     decode_with: str = "predicted"  # F0/energy into the decoder: "predicted" or "ground_truth"
     aligner_steps: int = 300  # if targets must be extracted: aligner training steps
+    boundary_shift: int = 2  # frames: aligner boundaries -> Kokoro's (bench/aligner_accuracy.py)
+    targets_dir: str | None = None  # where targets (and the aligner) are written; None: <data>/targets
+    adversarial: bool = False  # MPD + MRD discriminator, feature matching (see the module docstring)
+    adversarial_after: int = 0  # optimizer steps of reconstruction only before D joins
+    adversarial_segment: float = 2.0  # seconds of audio each discriminator step judges
+    adv_weight: float = 1.0  # StyleTTS2 lambda_gen
+    fm_weight: float = 2.0  # HiFi-GAN / StyleTTS2 feature matching (x2)
+    disc_lr: float | None = None  # None: train.lr
+    disc_mpd_channels: list[int] = field(default_factory=lambda: [32, 128, 512, 1024])  # HiFi-GAN's
+    disc_mrd_channels: int = 32
 
 
 @dataclass
@@ -154,6 +173,36 @@ def base_style(voices: Tensor | None, ref_dim: int) -> Tensor:
     if voices is None:
         return torch.zeros(ref_dim)
     return voices.reshape(-1, voices.shape[-1]).float().mean(dim=0)
+
+
+def build_discriminator(cfg: FinetuneConfig) -> nn.Module:
+    """MPD (periods 2, 3, 5, 7, 11) + MRD (three STFT resolutions), sized by ``cfg``."""
+    from sesli.modules.discriminators import (
+        CombinedDiscriminator,
+        MultiPeriodDiscriminator,
+        MultiResolutionDiscriminator,
+    )
+
+    return CombinedDiscriminator(
+        mpd=MultiPeriodDiscriminator(channels=tuple(cfg.disc_mpd_channels)),
+        mrd=MultiResolutionDiscriminator(channels=cfg.disc_mrd_channels),
+    )
+
+
+def random_segments(
+    audio: Tensor, target: Tensor, lengths: Tensor, size: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """The same random ``size``-sample window of each item's valid audio in both: (B, size) each.
+
+    An item shorter than ``size`` is taken from its start (its padding is zeros in both).
+    """
+    n = min(audio.shape[-1], target.shape[-1])
+    size = min(size, n)
+    room = (lengths.clamp(max=n) - size).clamp(min=0)  # (B,)
+    u = torch.rand(room.shape, generator=generator, device=generator.device if generator else "cpu")
+    starts = (u.to(room.device) * (room + 1).float()).long().clamp(max=n - size)  # (B,)
+    idx = starts[:, None] + torch.arange(size, device=audio.device)[None, :]  # (B, size)
+    return audio[..., :n].gather(-1, idx), target[..., :n].gather(-1, idx)
 
 
 def loss_terms(
@@ -250,6 +299,22 @@ class KokoroFinetuneTask(Task):
         optimizer = torch.optim.AdamW(
             params, lr=train_cfg.lr, betas=tuple(train_cfg.betas), weight_decay=train_cfg.weight_decay
         )
+        modules: dict[str, nn.Module] = {"model": model}
+        optimizers: dict[str, torch.optim.Optimizer] = {"main": optimizer}
+        if self.cfg.adversarial:
+            modules["disc"] = build_discriminator(self.cfg)
+            optimizers["disc"] = torch.optim.AdamW(
+                modules["disc"].parameters(),
+                lr=self.cfg.disc_lr or train_cfg.lr,
+                betas=tuple(train_cfg.betas),
+                weight_decay=train_cfg.weight_decay,
+            )
+            if not self.quiet:
+                n_disc = sum(p.numel() for p in modules["disc"].parameters())
+                accelerator.print(
+                    f"adversarial: MPD + MRD, {n_disc / 1e6:.1f}M parameters, "
+                    f"from step {self.cfg.adversarial_after}"
+                )
         self.card = {
             "base": {"id": base_info["id"], "weights_sha256": base_hash, "source": base_info["source"]},
             "lora": {
@@ -265,16 +330,41 @@ class KokoroFinetuneTask(Task):
             "voice": adapter_io.VOICE_FILE,
         }
         return Built(
-            modules={"model": model},
-            optimizers={"main": optimizer},
+            modules=modules,
+            optimizers=optimizers,
             train_data=data.train,
             val_data=data.val,
+            ema_module="model",
         )
 
+    def adversarial_active(self, ctx: StepContext) -> bool:
+        """Whether the discriminator trains in this step."""
+        return self.cfg.adversarial and ctx.global_step >= self.cfg.adversarial_after
+
     def train_step(self, batch: FinetuneBatch, ctx: StepContext) -> dict[str, Tensor]:
+        from sesli.losses.gan import discriminator_loss, feature_matching_loss, generator_loss
+
         batch = batch.to(ctx.device)
         out = ctx.modules["model"](batch)
-        terms = loss_terms(out, batch, self.cfg, ctx.unwrap("model").kokoro.samples_per_frame)
+        spf = ctx.unwrap("model").kokoro.samples_per_frame
+        terms = loss_terms(out, batch, self.cfg, spf)
+        if self.adversarial_active(ctx):
+            disc = ctx.modules["disc"]
+            lengths = torch.minimum(out.audio_lengths, batch.frame_lengths * spf)
+            fake, real = random_segments(
+                out.audio.float(), batch.wavs, lengths, int(self.cfg.adversarial_segment * SAMPLE_RATE)
+            )  # (B, S) each
+            d_real, d_fake = disc(real), disc(fake.detach())
+            terms["disc"] = discriminator_loss(d_real.scores, d_fake.scores)
+            ctx.backward(terms["disc"])
+            ctx.step("disc")
+            with ctx.frozen("disc"):
+                d_fake, d_real = disc(fake), disc(real)
+                terms["gen"] = generator_loss(d_fake.scores)
+                terms["fm"] = feature_matching_loss(d_real.features, d_fake.features)
+            terms["loss"] = (
+                terms["loss"] + self.cfg.adv_weight * terms["gen"] + self.cfg.fm_weight * terms["fm"]
+            )
         ctx.backward(terms["loss"])
         ctx.step("main")
         return {k: v.detach() for k, v in terms.items()}
