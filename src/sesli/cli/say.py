@@ -1,9 +1,13 @@
-"""``sesli say``: Turkish text to a WAV file with Kokoro.
+"""``sesli say``: Turkish text to a WAV file, with any model family (Kokoro, VITS/Piper).
 
 sesli say "Merhaba, size nasıl yardımcı olabilirim?" -o merhaba.wav
 echo "Merhaba." | sesli say - -o merhaba.wav --model debug
 sesli say --file metin.txt -o kitap.wav --voice af_heart --speed 1.1 --plot
+sesli say --model runs/vits "Merhaba!" --noise-scale 0.5 --noise-w 0.6 --speaker 0   # a VITS voice
 sesli say --batch lines.tsv --out-dir wavs/      # one 'id<TAB>text' a line; resumes after a kill
+
+The family is read from the model (``sesli.inference.registry``): a VITS run or a Piper .onnx with
+its .onnx.json is VITS, anything else Kokoro.
 """
 
 from __future__ import annotations
@@ -44,13 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar with --batch")
     p.add_argument(
         "--model",
-        help="'debug', a hub id, a sesli bundle, a folder, a .pth or kokoro-onnx .onnx file, or a fine-tuned "
-        "run directory (default: the official Kokoro-82M when cached, else the packaged int8 weights)",
+        help="a VITS run or Piper .onnx voice; or (Kokoro) 'debug', a hub id, a sesli bundle, a folder, a .pth "
+        "or kokoro-onnx .onnx file, or a fine-tuned run directory (default: the official Kokoro-82M when "
+        "cached, else the packaged int8 weights)",
     )
     p.add_argument("--voice", help="voice name in the model's voices/ folder, or a .pt voice pack")
     p.add_argument("--voices", type=Path, metavar="FILE",
                    help="extra voices: kokoro-onnx .npz, sherpa-onnx raw .bin or a .pt pack")  # fmt: skip
-    p.add_argument("--speed", type=float, default=1.0, help="speaking rate (default 1.0)")
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="speaking rate (default 1.0; VITS: 1/length_scale)"
+    )
+    v = p.add_argument_group("VITS voices (defaults from the voice, Piper's 0.667 / 0.8)")
+    v.add_argument("--noise-scale", type=float, default=None, help="prior noise (expressiveness)")
+    v.add_argument("--noise-w", type=float, default=None, help="duration noise (rhythm variation)")
+    v.add_argument("--sdp-ratio", type=float, default=None, help="stochastic vs deterministic durations, 0-1")
+    v.add_argument("--speaker", default=None, help="speaker name or id of a multi-speaker voice")
+    v.add_argument("--sentence-silence", type=float, default=None, help="seconds of silence after a sentence")
     p.add_argument("--offline", action="store_true", help="never use the network")
     p.add_argument("--plot", action="store_true", help="also write a spectrogram PNG next to the WAV")
     return p
@@ -92,9 +105,15 @@ def _load(args: argparse.Namespace):
     from sesli.inference import load
 
     synth = load(args.model, local_files_only=args.offline, voices=args.voices)
-    for note in synth.loaded.notes:
+    for note in synth.notes:
         print(f"sesli say: {note}", file=sys.stderr)
     return synth
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """The family options given on the command line (the synthesizer rejects those it lacks)."""
+    names = ("noise_scale", "noise_w", "sdp_ratio", "speaker", "sentence_silence")
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -124,6 +143,7 @@ def _batch(args: argparse.Namespace) -> int:
             source=str(args.batch),
             progress=not args.quiet,
             log=sys.stderr,
+            options=_options(args),
         )
     except (ModelLoadError, SynthesisError) as err:
         print(f"sesli say: {err}", file=sys.stderr)
@@ -164,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # unknown symbols are printed below
-            result = synth.synthesize(text, voice=args.voice, speed=args.speed)
+            result = synth.synthesize(text, voice=args.voice, speed=args.speed, **_options(args))
     except SynthesisError as err:
         print(f"sesli say: {err}", file=sys.stderr)
         return 1

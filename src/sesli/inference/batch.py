@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from sesli.fileio import atomic_open
-from sesli.inference.kokoro import SynthesisError, Synthesizer
+from sesli.inference.base import Speaker, SynthesisError
 
 MANIFEST = "manifest.jsonl"
 ERRORS = "errors.jsonl"
@@ -118,7 +118,7 @@ def _id_problem(ident: str) -> str | None:
 
 
 def run_batch(
-    synth: Synthesizer,
+    synth: Speaker,
     lines: Iterable[str],
     out_dir: str | Path,
     *,
@@ -127,6 +127,7 @@ def run_batch(
     source: str = "<batch>",
     progress: bool = False,
     log: TextIO | None = None,
+    options: dict | None = None,
 ) -> BatchResult:
     """Say every line into ``out_dir/<id>.wav`` (16-bit PCM) and ``out_dir/manifest.jsonl``.
 
@@ -134,7 +135,8 @@ def run_batch(
         synth: a loaded model (:func:`sesli.inference.load`).
         lines: ``id<TAB>text`` lines (a file's lines, newlines allowed).
         out_dir: output folder, created if needed; rerunning on it resumes.
-        voice, speed: as for :meth:`Synthesizer.synthesize`.
+        voice, speed: as for the synthesizer's ``synthesize``.
+        options: the family's other options (VITS: noise_scale, noise_w, sdp_ratio, speaker, ...).
         source: the batch file's name, used in reports (``source:line: reason``).
         progress: show a tqdm bar on stderr.
         log: where reports of failed lines and skipped symbols go (None: nowhere).
@@ -143,8 +145,8 @@ def run_batch(
         SynthesisError: the voice or the speed is unusable (checked before any line is said).
     """
     items, failed = parse_batch(lines)
-    pack = synth.voice_pack(voice)
-    synth.synthesize_chunks([], pack, speed)  # checks the speed; no chunks, no work
+    options = dict(options or {})
+    synth.check(voice, speed, **options)  # a bad voice, speed or option stops before any line
 
     out = Path(out_dir)
     done = _prepare_folder(out, items)
@@ -180,7 +182,7 @@ def run_batch(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # unknown symbols are noted below
-                    said = synth.synthesize(item.text, voice=voice, speed=speed)
+                    said = synth.synthesize(item.text, voice=voice, speed=speed, **options)
             except SynthesisError as err:
                 fail(LineError(item.line, item.id, str(err)))
                 bar.update()

@@ -13,52 +13,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch import Tensor
 
-from sesli.fileio import atomic_path
+from sesli.inference.base import Synthesis, SynthesisError, check_speed, join_chunks
 from sesli.inference.chunking import Chunk, split_phonemes
 from sesli.models.kokoro.config import SAMPLE_RATE
 from sesli.models.kokoro.loading import LoadedKokoro, ModelLoadError
-
-
-class SynthesisError(ValueError):
-    """Input that cannot be synthesised: nothing speakable, a bad voice, a bad speed."""
-
-
-@dataclass
-class Synthesis:
-    """Audio and what was said."""
-
-    audio: np.ndarray  # (N,) float32 in [-1, 1]
-    sample_rate: int = SAMPLE_RATE
-    phonemes: str = ""
-    chunks: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return len(self.audio) / self.sample_rate
-
-    def save(self, path: str | Path) -> Path:
-        """Write the audio as a 16-bit PCM WAV, atomically (a reader never sees half a file).
-
-        Args:
-            path: where to write; the format is WAV whatever the suffix.
-
-        Returns:
-            ``path`` as a :class:`~pathlib.Path`.
-        """
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            sf.write(tmp, self.audio, self.sample_rate, subtype="PCM_16", format="WAV")
-        return path
 
 
 class Synthesizer:
@@ -73,6 +37,8 @@ class Synthesizer:
         fuse: fold the weight norms of ``loaded.model`` in place (faster; the model is then for
             inference only, and its state dict holds plain ``weight`` tensors).
     """
+
+    family = "kokoro"
 
     def __init__(
         self, loaded: LoadedKokoro, *, batch_size: int | None = None, noise: bool = True, fuse: bool = True
@@ -96,6 +62,18 @@ class Synthesizer:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def notes(self) -> list[str]:
+        """Which weights, from where, and how they were read."""
+        return self.loaded.notes
+
+    def check(self, voice: str | Path | Tensor | None = None, speed: float = 1.0, **options: object) -> None:
+        """Raise :class:`SynthesisError` for a bad voice, speed or an option Kokoro does not have."""
+        if options:
+            raise SynthesisError(f"Kokoro models have no {', '.join(sorted(options))} (VITS voices do)")
+        check_speed(speed)
+        self.voice_pack(voice)
 
     # ---- text -------------------------------------------------------------------------------
     def prepare(self, text: str) -> tuple[list[Chunk], list[str], str]:
@@ -172,8 +150,7 @@ class Synthesizer:
     @torch.inference_mode()
     def synthesize_chunks(self, chunks: list[Chunk], pack: Tensor, speed: float = 1.0) -> list[np.ndarray]:
         """Synthesise chunks in length-sorted batches; returns one float32 array per chunk."""
-        if not (0.1 <= float(speed) <= 10.0):
-            raise SynthesisError(f"speed must be between 0.1 and 10, got {speed}")
+        speed = check_speed(speed)
         ids = [[0, *(self.vocab[ch] for ch in c.phonemes), 0] for c in chunks]
         order = sorted(range(len(chunks)), key=lambda i: len(ids[i]))
         out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
@@ -198,16 +175,26 @@ class Synthesizer:
         return out
 
     def synthesize(
-        self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0
+        self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0, **options: object
     ) -> Synthesis:
         """Text to one waveform (chunks joined with short pauses)."""
+        if options:
+            self.check(voice, speed, **options)
         chunks, unknown, phonemes = self.prepare(text)
         pack = self.voice_pack(voice)
         pieces = self.synthesize_chunks(chunks, pack, speed)
-        audio = _join(pieces, chunks)
-        return Synthesis(audio=audio, phonemes=phonemes, chunks=[c.phonemes for c in chunks], unknown=unknown)
+        audio = join_chunks(pieces, chunks, SAMPLE_RATE)
+        return Synthesis(
+            audio=audio,
+            sample_rate=SAMPLE_RATE,
+            phonemes=phonemes,
+            chunks=[c.phonemes for c in chunks],
+            unknown=unknown,
+        )
 
-    def generate(self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0) -> Synthesis:
+    def generate(
+        self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0, **options: object
+    ) -> Synthesis:
         """Text to speech: :meth:`synthesize` under the name of the Python API.
 
         ``sesli.load().generate("merhaba").save("out.wav")``.
@@ -220,7 +207,7 @@ class Synthesizer:
         Raises:
             SynthesisError: nothing speakable in ``text``, an unknown voice, a speed out of range.
         """
-        return self.synthesize(text, voice=voice, speed=speed)
+        return self.synthesize(text, voice=voice, speed=speed, **options)
 
     def stream(
         self, text: str, voice: str | Path | Tensor | None = None, speed: float = 1.0
@@ -230,19 +217,9 @@ class Synthesizer:
         pack = self.voice_pack(voice)
         n = len(chunks)
         first = chunks[:1]
-        yield _join(self.synthesize_chunks(first, pack, speed), first, trailing=n > 1)
+        yield join_chunks(self.synthesize_chunks(first, pack, speed), first, SAMPLE_RATE, trailing=n > 1)
         for start in range(1, n, self.batch_size):
             group = chunks[start : start + self.batch_size]
             pieces = self.synthesize_chunks(group, pack, speed)
             for k, (piece, chunk) in enumerate(zip(pieces, group, strict=True)):
-                yield _join([piece], [chunk], trailing=start + k < n - 1)
-
-
-def _join(pieces: list[np.ndarray], chunks: list[Chunk], *, trailing: bool = False) -> np.ndarray:
-    """Concatenate pieces with each chunk's pause after it (after the last only if ``trailing``)."""
-    parts = []
-    for k, (piece, chunk) in enumerate(zip(pieces, chunks, strict=True)):
-        parts.append(piece)
-        if trailing or k < len(pieces) - 1:
-            parts.append(np.zeros(int(chunk.pause_after * SAMPLE_RATE), np.float32))
-    return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
+                yield join_chunks([piece], [chunk], SAMPLE_RATE, trailing=start + k < n - 1)
