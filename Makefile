@@ -7,8 +7,12 @@ STAMP  := $(VENV)/.sesli-installed
 # Test-only upstream packages installed without their dependency trees (the parity tests import
 # upstream model code only, not its English G2P stack).
 UPSTREAM_TEST_PKGS := kokoro==0.9.4
+# The real Piper runtime (GPL): its own venv, run only as an external program by the Piper
+# compatibility tests and benchmarks, never imported by sesli.
+PIPER_VENV  ?= .venv-piper
+PIPER_STAMP := $(PIPER_VENV)/.installed
 
-.PHONY: help install system-deps demo test lint format bench clean
+.PHONY: help install system-deps piper-venv demo test lint format bench clean
 
 help:
 	@echo "make demo   - run the main job (installs what it needs)"
@@ -24,6 +28,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(PIPER_STAMP):
+	$(PYTHON) -m venv $(PIPER_VENV)
+	$(PIPER_VENV)/bin/pip install -q piper-tts==1.8.0
+	touch $(PIPER_STAMP)
+
+piper-venv: $(PIPER_STAMP)
 
 # ffmpeg decodes m4a/opus in `sesli prepare`; espeak-ng voices the demo corpus (optional, GPL,
 # used as an external program only). Installed with apt-get when missing and we are allowed to.
@@ -55,12 +66,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(PIPER_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(PIPER_STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(PIPER_VENV) .pytest_cache .ruff_cache build dist src/*.egg-info

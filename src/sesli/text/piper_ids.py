@@ -13,11 +13,14 @@ those runtimes unchanged the two front-ends must meet on one symbol set:
   receive it from espeak-ng. sesli therefore splits them before encoding (``ʧ`` -> ``t ʃ``,
   ``ʤ`` -> ``d ʒ``), in training and in its own inference alike, which is what espeak-ng's
   output already is.
-* **espeak-ng's allophones folded into sesli's phonemes** by :data:`ESPEAK_PHONEME_MAP` (written
-  to the voice's ``phoneme_map``): espeak-ng's Turkish voice prints lax or open variants of the
-  vowels (``ɛ æ ɪ ʊ ɔ œ``), dark ``ɫ``, trill ``r`` and secondary stress ``ˌ`` where sesli has
-  ``e i u o ø l ɾ`` and no secondary stress (the reference: ``../shared/reference``'s
-  espeak-ng-tr-ipa.tsv, 20 sentences). Each maps to the nearest symbol the voice was trained on.
+* **espeak-ng's allophones folded into sesli's phonemes** by :data:`ESPEAK_PHONEME_MAP`:
+  espeak-ng's Turkish voice prints lax or open variants of the vowels (``ɛ æ ɪ ʊ ɔ œ``), dark
+  ``ɫ``, trill ``r`` and secondary stress ``ˌ`` where sesli has ``e i u o ø l ɾ`` and no secondary
+  stress (the reference: ``../shared/reference``'s espeak-ng-tr-ipa.tsv, 20 sentences). Each maps
+  to the nearest symbol the voice was trained on. The export writes the map as the voice's
+  ``phoneme_map`` *and* gives each mapped symbol its target's id in ``phoneme_id_map``, because
+  piper-tts 1.x never reads ``phoneme_map`` (only the C++ piper-phonemize did); ``ˌ`` maps to
+  nothing, which Piper turns into one extra pad id (numbers and abbreviations only).
 
 What cannot be matched is the G2P itself: espeak-ng's Turkish misses palatal ``c ɟ`` in places,
 prints ``ø`` for closed-syllable ``ü`` and puts stress elsewhere (see that file), so a voice spoken

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from sesli.models.vits.config import VitsConfig
+from sesli.models.vits.loading import VitsLoadError
 from sesli.models.vits.model import VitsModel
 
 WEIGHTS, META = "vits.safetensors", "vits.json"
 PIPER_DEFAULTS = {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8}
 
 
-class VoiceLoadError(RuntimeError):
-    """No VITS voice where one was expected, or one that cannot be read (the message says why)."""
+VoiceLoadError = VitsLoadError
+"""No VITS voice where one was expected, or one that cannot be read (the message says why)."""
 
 
 @dataclass
@@ -87,30 +88,68 @@ def _load_piper(path: Path, device: str | None) -> LoadedVoice:
                        str(path), notes)  # fmt: skip
 
 
-def _load_artifact(folder: Path, device: str | None) -> LoadedVoice:
-    from safetensors import SafetensorError
+def read_artifact(folder: str | Path) -> tuple[VitsModel, dict[str, Any]]:
+    """``folder/vits.safetensors`` + ``folder/vits.json`` -> (eval :class:`VitsModel` on CPU, the JSON).
+
+    Raises:
+        VoiceLoadError: a missing or unreadable file, a ``model_type`` other than ``vits``, a config
+            that does not build, weights that do not fit it, or a ``sample_rate`` that disagrees.
+    """
     from safetensors.torch import load_file
 
+    from sesli.models.vits.config import VitsConfigError
+    from sesli.models.vits.loading import load_state, normalize_state
+
+    folder = Path(folder)
     meta_path, weights = folder / META, folder / WEIGHTS
-    if not meta_path.is_file() or not weights.is_file():
+    for path in (meta_path, weights):
+        if not path.is_file():
+            raise VoiceLoadError(
+                f"{folder} is not a VITS voice: {path.name} is missing (train one with `sesli vits train`)"
+            )
+    try:
+        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise VoiceLoadError(f"cannot read {meta_path}: {err}") from err
+    if meta.get("model_type", "vits") != "vits":
+        raise VoiceLoadError(f"{meta_path} describes a {meta['model_type']!r} model, not 'vits'")
+    if not isinstance(meta.get("config"), dict) or not meta.get("phoneme_id_map"):
+        raise VoiceLoadError(f"{meta_path} needs a 'config' dict and a 'phoneme_id_map'")
+    try:
+        config = VitsConfig.from_dict(meta["config"])
+    except (VitsConfigError, TypeError) as err:
+        raise VoiceLoadError(f"{meta_path}: {err}") from err
+    if int(meta.get("sample_rate", config.sample_rate)) != config.sample_rate:
         raise VoiceLoadError(
-            f"{folder} has no VITS voice ({META} + {WEIGHTS}); train one with `sesli vits train`"
+            f"{meta_path}: sample_rate {meta['sample_rate']} but the config says {config.sample_rate}"
         )
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("model_type", "vits") != "vits":
-            raise VoiceLoadError(f"{meta_path} is a {meta.get('model_type')!r} model, not VITS")
-        model = VitsModel(VitsConfig.from_dict(meta["config"]))
-        model.load_state_dict(load_file(str(weights)))
-    except VoiceLoadError:
-        raise
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as err:
-        raise VoiceLoadError(f"{folder}: the VITS voice cannot be loaded ({err})") from None
-    model = model.to(device or "cpu").eval()
-    inference = {**PIPER_DEFAULTS, **{k: float(v) for k, v in meta.get("inference", {}).items()}}
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises its own error types
+        raise VoiceLoadError(f"cannot read {weights}: {err}") from err
+    model = VitsModel(config)
+    load_state(model, normalize_state(state))
+    return model.eval(), meta
+
+
+def _load_artifact(folder: Path, device: str | None) -> LoadedVoice:
+    model, meta = read_artifact(folder)
+    model = model.to(device or "cpu")
+    inference = {
+        **PIPER_DEFAULTS,
+        **{k: float(v) for k, v in meta.get("inference", {}).items() if k in PIPER_DEFAULTS},
+    }
     notes = [f"sesli VITS voice {folder} ({model.config.sample_rate} Hz)"]
     return LoadedVoice(model, _id_lists(meta["phoneme_id_map"]), dict(meta.get("speaker_id_map", {})),
                        inference, str(folder), notes)  # fmt: skip
 
 
-__all__ = ["META", "WEIGHTS", "LoadedVoice", "VoiceLoadError", "is_vits_source", "load_voice"]
+__all__ = [
+    "META",
+    "WEIGHTS",
+    "LoadedVoice",
+    "VoiceLoadError",
+    "is_vits_source",
+    "load_voice",
+    "read_artifact",
+]

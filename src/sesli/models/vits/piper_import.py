@@ -142,11 +142,16 @@ def read_piper_state(model_proto) -> tuple[dict[str, Tensor], dict[str, Any]]:
             continue
         key = "sdp." + name[3:] if name.startswith("dp.") else name
         state.setdefault(key, torch.from_numpy(np.array(arr(name), dtype=np.float32)))
-    # ElementwiseAffine.logs was folded into exp(-logs) by the exporter
+    # ElementwiseAffine.logs was folded into exp(-logs) by the exporter (torch 2.0), or only into
+    # -logs feeding an Exp node (newer torch, e.g. sesli's own export)
+    exps = {n.name: n for n in model_proto.graph.node if n.op_type == "Exp"}
     for key in [k for k in state if k.endswith(".m") and ".flows." in k]:
         folded = "/" + key[:-2].replace("sdp.", "dp.", 1).replace(".flows.", "/flows.") + "/Exp_output_0"
+        node = exps.get(folded[: -len("_output_0")])
         if folded in inits:
             state[key[:-2] + ".logs"] = torch.from_numpy(-np.log(np.array(arr(folded), dtype=np.float32)))
+        elif node is not None and node.input[0] in inits:
+            state[key[:-2] + ".logs"] = torch.from_numpy(-np.array(arr(node.input[0]), dtype=np.float32))
     return state, facts
 
 
