@@ -61,8 +61,10 @@ def test_a_vits_voice_speaks_with_piper_controls(tiny_voice: Path) -> None:
     assert not np.array_equal(other.audio, a.audio)
     quiet = synth.synthesize(text, speaker=0, sentence_silence=1.0)
     assert quiet.audio.size - a.audio.size == pytest.approx(0.8 * synth.sample_rate, abs=2)
-    pieces = list(synth.stream(text, speaker="ayse"))
+    pieces = list(synth.stream(text, speaker="ayse", chunk_frames=None))
     assert len(pieces) == 2 and np.allclose(np.concatenate(pieces), a.audio, atol=1e-6)
+    windows = list(synth.stream(text, speaker="ayse", chunk_frames=8))  # long sentences in windows
+    assert len(windows) > 4 and np.abs(np.concatenate(windows) - a.audio).max() < 1e-4
     for bad, match in (({"speaker": "zeynep"}, "unknown speaker"), ({"speaker": 5}, "out of range"),
                        ({"noise_scale": -1}, "noise_scale"), ({"sdp_ratio": 2}, "sdp_ratio"),
                        ({"temperature": 1}, "no option")):  # fmt: skip

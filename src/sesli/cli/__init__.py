@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "lm": ("sesli.cli.lm", "tiny language model: prepare, train, sample"),
     "say": ("sesli.cli.say", "synthesise Turkish speech to a WAV file"),
     "kokoro": ("sesli.cli.kokoro", "Kokoro-82M: LoRA fine-tuning, merge"),
+    "vits": ("sesli.cli.vits", "VITS (Piper-style) voices: train"),
     "eval": ("sesli.cli.eval", "evaluate a TTS run on a held-out manifest"),
 }
 

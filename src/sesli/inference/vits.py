@@ -8,7 +8,13 @@
   ``1 / length_scale``; ``noise_scale`` (prior sample), ``noise_w`` (duration noise), ``sdp_ratio``
   (stochastic vs deterministic durations, where the voice has both), ``speaker`` (name or id),
   ``sentence_silence`` (seconds after each sentence, Piper's ``--sentence-silence``).
-* Sentences are synthesised one by one (:meth:`VitsSynthesizer.stream` yields each as it is done).
+* Sentences are synthesised one by one (:meth:`VitsSynthesizer.stream` yields each as it is done),
+  and beyond Piper, a long sentence is decoded in windows of ``chunk_frames`` latent frames: the
+  text encoder, durations and flow run once for the sentence (they are cheap), then the HiFi-GAN
+  decoder, most of the cost, runs on overlapping windows of ``z`` with ``CONTEXT`` frames of
+  context on each side that are decoded and thrown away. So the first audio of a long sentence
+  comes after one window's decode instead of the whole sentence's, and the joined windows equal
+  the one-piece decode up to float rounding at the seams (tested).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from sesli.inference.chunking import Chunk, split_phonemes
 from sesli.models.vits.artifact import LoadedVoice
 
 MAX_PHONEMES = 400  # per chunk: a sentence longer than this is cut at phrases, then words
+CHUNK_FRAMES = 128  # latent frames per streamed window (~1.5 s at 22.05 kHz, hop 256)
+CONTEXT = 24  # frames decoded on each side of a window and dropped (covers the decoder's receptive field)
 OPTIONS = ("noise_scale", "noise_w", "sdp_ratio", "speaker", "sentence_silence")
 
 
@@ -151,16 +159,47 @@ class VitsSynthesizer:
         out = self.model.infer(ids, generator=gen, **settings)
         return out.audio[0, : int(out.lengths[0])].float().cpu().numpy()
 
-    def stream(
-        self, text: str, voice: Any = None, speed: float = 1.0, **options: Any
+    @torch.inference_mode()
+    def decode_windows(
+        self, chunk: Chunk, settings: dict[str, Any], chunk_frames: int
     ) -> Iterator[np.ndarray]:
-        """Yield audio sentence by sentence (each with its pause after it, but the last)."""
+        """One chunk's audio in windows of ``chunk_frames`` latent frames (see the module docstring)."""
+        ids = torch.tensor([self.ids(chunk.phonemes)], device=self.device)
+        gen = torch.Generator(device=self.device).manual_seed(self.seed) if self.seed is not None else None
+        lat = self.model.latent(ids, generator=gen, **settings)
+        frames, hop = int(lat.frames[0]), self.model.config.hop
+        for start in range(0, frames, chunk_frames):
+            stop = min(start + chunk_frames, frames)
+            lo, hi = max(start - CONTEXT, 0), min(stop + CONTEXT, frames)
+            audio = self.model.dec(lat.z[..., lo:hi], g=lat.g).squeeze(1)[0]  # (hop * (hi - lo),)
+            yield audio[(start - lo) * hop : (stop - lo) * hop].float().cpu().numpy()
+
+    def stream(
+        self,
+        text: str,
+        voice: Any = None,
+        speed: float = 1.0,
+        *,
+        chunk_frames: int | None = CHUNK_FRAMES,
+        **options: Any,
+    ) -> Iterator[np.ndarray]:
+        """Yield audio as it is made: each sentence in windows of ``chunk_frames`` latent frames
+        (None: whole sentences), each sentence's pause after its last window (not the last one's)."""
         settings = self.settings(voice, speed, **options)
         scale = self._silence_scale(options)
         chunks, _, _ = self.prepare(text)
         for k, chunk in enumerate(chunks):
-            piece = self.synthesize_chunk(chunk, settings)
-            yield join_chunks([piece], [chunk], self.sample_rate, trailing=k < len(chunks) - 1, scale=scale)
+            trailing = k < len(chunks) - 1
+            if chunk_frames is None:
+                piece = self.synthesize_chunk(chunk, settings)
+                yield join_chunks([piece], [chunk], self.sample_rate, trailing=trailing, scale=scale)
+                continue
+            last = None
+            for piece in self.decode_windows(chunk, settings, int(chunk_frames)):
+                if last is not None:
+                    yield np.clip(last, -1.0, 1.0)
+                last = piece
+            yield join_chunks([last], [chunk], self.sample_rate, trailing=trailing, scale=scale)
 
     def synthesize(self, text: str, voice: Any = None, speed: float = 1.0, **options: Any) -> Synthesis:
         """Text to one waveform."""

@@ -1,4 +1,4 @@
-"""Waveform discriminators for the optional adversarial stage: MPD and multi-resolution (MRD).
+"""Waveform discriminators: MPD, multi-resolution (MRD) and multi-scale (MSD).
 
 * Multi-period discriminator (HiFi-GAN, Kong et al. 2020): for each period p the waveform is
   folded into a (T / p, p) image and judged by 2-D convs with (k, 1) kernels, so each sub-judge
@@ -6,6 +6,11 @@
 * Multi-resolution spectrogram discriminator (UnivNet, Jang et al. 2021; used with MPD by
   StyleTTS2, whose decoder Kokoro inherits): 2-D convs over linear magnitude spectrograms at
   several STFT resolutions (spectral detail, over-smoothing).
+* Multi-scale discriminator (MelGAN / HiFi-GAN): grouped, strided 1-D convs over the raw waveform,
+  HiFi-GAN's at three scales (raw, then twice average-pooled ``AvgPool1d(4, 2, padding=2)``).
+  VITS and Piper use one scale (``DiscriminatorS``: channels 16, 64, 256, 1024, 1024, kernel 41,
+  stride 4, groups ``c_in / 4``) next to the MPD; ``n_scales=1`` with the default channels is
+  that one. Weight norm throughout (HiFi-GAN puts spectral norm on its first scale; VITS does not).
 
 Both return :class:`DiscriminatorOutput`: one score map and one list of feature maps per
 sub-discriminator, the inputs ``sesli.losses.gan`` expects.
@@ -15,6 +20,7 @@ Letters: B batch, T samples, K frequency bins, F frames, C channels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,6 +152,54 @@ class MultiResolutionDiscriminator(nn.Module):
         return DiscriminatorOutput([s for s, _ in outs], [f for _, f in outs])
 
 
+class ScaleDiscriminator(nn.Module):
+    """One MSD sub-discriminator: VITS's ``DiscriminatorS`` for the default ``channels``.
+
+    A 15-tap conv to ``channels[0]``, then one 41-tap stride-4 conv per further width (groups
+    ``c_in / 4``, as VITS: 4, 16, 64, 256), a 5-tap conv and a 3-tap output conv.
+    """
+
+    def __init__(self, *, channels: Sequence[int] = (16, 64, 256, 1024, 1024)) -> None:
+        super().__init__()
+        if len(channels) < 2:
+            raise ValueError(f"ScaleDiscriminator needs at least two widths, got {tuple(channels)}")
+        layers = [nn.Conv1d(1, channels[0], 15, 1, padding=7)]
+        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
+            groups = math.gcd(max(1, c_in // 4), c_in, c_out)
+            layers.append(nn.Conv1d(c_in, c_out, 41, 4, groups=groups, padding=20))
+        layers.append(nn.Conv1d(channels[-1], channels[-1], 5, 1, padding=2))
+        self.convs = nn.ModuleList(weight_norm(conv) for conv in layers)
+        self.out = weight_norm(nn.Conv1d(channels[-1], 1, 3, 1, padding=1))
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 1, T) -> score (B, T') and feature maps (B, C, T')."""
+        return _run_stack(self.convs, self.out, wav)
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """MelGAN/HiFi-GAN's MSD: ``n_scales`` :class:`ScaleDiscriminator` s, each on the previous
+    scale's audio average-pooled by 2 (HiFi-GAN: 3 scales; VITS/Piper: 1, the raw waveform)."""
+
+    def __init__(self, *, n_scales: int = 3, channels: Sequence[int] = (16, 64, 256, 1024, 1024)) -> None:
+        super().__init__()
+        if n_scales < 1:
+            raise ValueError(f"MultiScaleDiscriminator needs n_scales >= 1, got {n_scales}")
+        self.discriminators = nn.ModuleList(ScaleDiscriminator(channels=channels) for _ in range(n_scales))
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, wav: torch.Tensor) -> DiscriminatorOutput:
+        """wav: (B, T) or (B, 1, T)."""
+        x = _as_b1t(wav)
+        scores, features = [], []
+        for i, d in enumerate(self.discriminators):
+            if i:
+                x = self.pool(x)  # (B, 1, T / 2^i)
+            s, f = d(x)
+            scores.append(s)
+            features.append(f)
+        return DiscriminatorOutput(scores, features)
+
+
 class CombinedDiscriminator(nn.Module):
     """MPD and MRD side by side; their sub-discriminator lists are concatenated."""
 
@@ -164,6 +218,8 @@ __all__ = [
     "DiscriminatorOutput",
     "MultiPeriodDiscriminator",
     "MultiResolutionDiscriminator",
+    "MultiScaleDiscriminator",
     "PeriodDiscriminator",
+    "ScaleDiscriminator",
     "SpectrogramDiscriminator",
 ]

@@ -265,3 +265,30 @@ def dump_config(cfg: Any, path: str | Path) -> None:
     """Write a dataclass tree to YAML atomically (the run's frozen config)."""
     with atomic_open(path) as fh:
         yaml.safe_dump(to_dict(cfg), fh, sort_keys=False, allow_unicode=True)
+
+
+def _deep_update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_task_config(
+    cls: type[T], family: str, config: str | Path | None = None, overrides: list[str] | None = None
+) -> T:
+    """A task's run config: ``cls()``'s defaults, then a YAML file (path or shipped name under
+    ``family``), then dotted overrides.
+
+    The task's defaults come first, so a partly given ``train:`` section keeps the task's values
+    for the rest (``load_config`` alone would fill it from the engine's generic defaults).
+
+    Raises:
+        ConfigError: an unreadable file, an unknown key or a value of the wrong type.
+    """
+    data = to_dict(cls())
+    if config is not None:
+        config = config_path(config, family)
+        load_config(cls, config)  # checks the file: unknown keys, wrong types
+        data = _deep_update(data, yaml.safe_load(config.read_text(encoding="utf-8")) or {})
+    return from_dict(cls, apply_overrides(data, overrides or []), where=str(config or "defaults"))

@@ -123,12 +123,22 @@ def read_artifact(folder: str | Path) -> tuple[VitsModel, dict[str, Any]]:
         raise VoiceLoadError(
             f"{meta_path}: sample_rate {meta['sample_rate']} but the config says {config.sample_rate}"
         )
+    if meta.get("weights_sha256"):
+        from sesli.artifacts import sha256_file
+
+        if sha256_file(weights) != meta["weights_sha256"]:
+            raise VoiceLoadError(
+                f"{weights} does not match the sha256 in {META}: the file is damaged or replaced"
+            )
     try:
         state = load_file(str(weights))
     except Exception as err:  # safetensors raises its own error types
         raise VoiceLoadError(f"cannot read {weights}: {err}") from err
     model = VitsModel(config)
-    load_state(model, normalize_state(state))
+    try:
+        load_state(model, normalize_state(state))
+    except (VitsLoadError, RuntimeError, ValueError, KeyError) as err:
+        raise VoiceLoadError(f"{folder}: the weights do not fit {META}: {err}"[:500]) from None
     return model.eval(), meta
 
 

@@ -73,6 +73,17 @@ class VitsInferOutput:
     durations: Tensor  # (B, T) frames per token, 0 on padding
 
 
+@dataclass
+class VitsLatent:
+    """Result of :meth:`VitsModel.latent`: what the decoder turns into audio."""
+
+    z: Tensor  # (B, Z, F) decoder input, zero past each item's frames
+    y_mask: Tensor  # (B, 1, F)
+    g: Tensor | None  # (B, G, 1) speaker condition
+    frames: Tensor  # (B,) latent frames per item
+    durations: Tensor  # (B, T) frames per token
+
+
 class VitsModel(nn.Module):
     """The VITS generator (text encoder, posterior encoder, flow, duration predictors, HiFi-GAN)."""
 
@@ -319,6 +330,31 @@ class VitsModel(nn.Module):
             VitsInputError: ids out of the symbol range, bad lengths, speaker out of range,
                 ``sdp_ratio`` outside [0, 1] or a non-positive ``length_scale``.
         """
+        lat = self.latent(ids, lengths, noise_scale=noise_scale, length_scale=length_scale, noise_w=noise_w,
+                          sdp_ratio=sdp_ratio, speaker=speaker, generator=generator)  # fmt: skip
+        mask = lat.y_mask if ids.shape[0] > 1 else None  # one item: nothing to keep apart
+        audio = self.dec(lat.z, g=lat.g, mask=mask, f0=f0, generator=generator).squeeze(1)  # (B, N)
+        audio_lengths = lat.frames * self.config.hop
+        audio = audio * lengths_to_mask(audio_lengths, audio.shape[-1]).to(audio.dtype)
+        return VitsInferOutput(audio=audio, lengths=audio_lengths, durations=lat.durations)
+
+    def latent(
+        self,
+        ids: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        noise_scale: float = 0.667,
+        length_scale: float = 1.0,
+        noise_w: float = 0.8,
+        sdp_ratio: float | None = None,
+        speaker: int | Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> VitsLatent:
+        """Everything of :meth:`infer` before the decoder (same arguments): the latent ``z``.
+
+        The decoder is convolutional, so a caller may decode ``z`` in overlapping windows of frames
+        and get the first audio before the whole sentence is decoded (``sesli.inference.vits``).
+        """
         lengths = self._check_ids(ids, lengths)
         if not length_scale > 0:
             raise VitsInputError(f"length_scale must be > 0, got {length_scale}")
@@ -336,11 +372,7 @@ class VitsModel(nn.Module):
         eps = torch.randn(m_p.shape, generator=generator, device=m_p.device, dtype=m_p.dtype)
         z_p = m_p + eps * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g=g, reverse=True) * y_mask
-        mask = y_mask if ids.shape[0] > 1 else None  # one item: nothing to keep apart
-        audio = self.dec(z, g=g, mask=mask, f0=f0, generator=generator).squeeze(1)  # (B, N)
-        audio_lengths = frames * self.config.hop
-        audio = audio * lengths_to_mask(audio_lengths, audio.shape[-1]).to(audio.dtype)
-        return VitsInferOutput(audio=audio, lengths=audio_lengths, durations=durations)
+        return VitsLatent(z=z, y_mask=y_mask, g=g, frames=frames, durations=durations)
 
     def _log_durations(
         self,
@@ -366,4 +398,4 @@ class VitsModel(nn.Module):
         return logw
 
 
-__all__ = ["VitsInferOutput", "VitsInputError", "VitsModel", "VitsTrainOutput"]
+__all__ = ["VitsInferOutput", "VitsInputError", "VitsLatent", "VitsModel", "VitsTrainOutput"]

@@ -50,7 +50,7 @@ from sesli.fileio import atomic_path, write_json
 from sesli.models.kokoro import adapter as adapter_io
 from sesli.models.kokoro import lora
 from sesli.models.kokoro.config import SAMPLE_RATE
-from sesli.train.config import TrainConfig, apply_overrides, config_path, from_dict, load_config, to_dict
+from sesli.train.config import TrainConfig, load_task_config
 from sesli.train.engine import Engine, FitResult
 from sesli.train.task import Built, StepContext, Task
 from sesli.train.tasks.kokoro_common import FinetuneBatch, FinetuneError
@@ -397,39 +397,18 @@ class KokoroFinetuneTask(Task):
         )
 
 
-def _deep_update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in new.items():
-        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load_run_config(
     config: str | Path | None = None, overrides: list[str] | None = None
 ) -> FinetuneRunConfig:
     """The run's config: this task's defaults (= ``sesli/configs/kokoro/finetune.yaml``), a YAML file, overrides.
 
-    The task's defaults come first (``load_config`` alone would fill a partly given ``train``
-    section from the engine's generic defaults instead). ``config`` is a YAML path or a shipped
-    name (``finetune``, ``debug/kokoro_finetune``; see ``sesli.train.config.config_path``).
+    ``config`` is a YAML path or a shipped name (``finetune``, ``debug/kokoro_finetune``; see
+    ``sesli.train.config.config_path``); a partly given ``train`` section keeps this task's defaults.
 
     Raises:
         ConfigError: an unreadable file, an unknown key or a value of the wrong type.
     """
-    data = to_dict(FinetuneRunConfig())
-    if config is not None:
-        config = config_path(config, "kokoro")
-        load_config(FinetuneRunConfig, config)  # checks the file: unknown keys, wrong types
-        data = _deep_update(data, _yaml_mapping(config))
-    return from_dict(
-        FinetuneRunConfig, apply_overrides(data, overrides or []), where=str(config or "defaults")
-    )
-
-
-def _yaml_mapping(path: Path) -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return load_task_config(FinetuneRunConfig, "kokoro", config, overrides)
 
 
 def _load_base(base: str | None, *, voice: str | None = None) -> tuple[Any, Tensor | None, dict[str, str]]:
