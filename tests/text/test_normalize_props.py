@@ -113,3 +113,10 @@ def test_pathological_inputs_stay_fast() -> None:
         out = normalize(text)
         assert time.perf_counter() - t0 < 20.0
         assert not re.search(r"[0-9]", out)
+
+
+def test_stacked_dots_above_collapse_once() -> None:
+    """Hypothesis found 'i' + two U+0307: the first pass kept one dot, the second removed it."""
+    for text in ("i\u0307\u0307", "I\u0307\u0307\u0307", "\u0130\u0307"):
+        out = normalize(text)
+        assert normalize(out) == out

@@ -158,9 +158,9 @@ def test_merge_writes_the_official_format(run_dir: Path, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("decode_with", ["predicted", "ground_truth"])
 def test_mel_loss_reaches_every_default_trainable_tensor(prepared: Path, decode_with: str) -> None:
-    """With the shipped targets (ALBERT LoRA + style), the mel loss alone gives every trainable
+    """With the shipped targets (the `all` preset + style), the mel loss alone gives every trainable
     tensor a gradient when the decoder hears the predicted F0/energy (the default); fed the
-    extracted ones, the ALBERT LoRA gets none (why the default is what it is)."""
+    extracted ones, the ALBERT LoRA gets none (why the decoder hears the predicted curves)."""
     from accelerate import Accelerator
 
     from sesli.train.tasks.kokoro_finetune import loss_terms
@@ -168,7 +168,7 @@ def test_mel_loss_reaches_every_default_trainable_tensor(prepared: Path, decode_
     cfg = load_run_config(
         overrides=[f"finetune.data={prepared}", "finetune.base=debug", f"finetune.decode_with={decode_with}"]
     )
-    assert cfg.finetune.targets == ["albert"]  # the default under test, not an override
+    assert cfg.finetune.targets == ["all"]  # the default under test, not an override
     task = KokoroFinetuneTask(cfg.finetune, "unused", quiet=True)
     built = task.build(Accelerator(cpu=True), cfg.train)
     model = built.modules["model"]
@@ -180,24 +180,28 @@ def test_mel_loss_reaches_every_default_trainable_tensor(prepared: Path, decode_
     # LoRA B starts at zero, so A's gradient is zero at step 0: B (and style) carry the signal
     reached = {n for n, g in grads.items() if g is not None and g.abs().sum() > 0}
     lora_b = {n for n in grads if "lora_B" in n}
+    # No mel gradient by design: the duration head (durations are teacher-forced; it learns from the
+    # duration loss) and the harmonic source's linear (Kokoro runs its source under no_grad).
+    no_mel = {n for n in lora_b if "duration_proj" in n or "m_source" in n}
     if decode_with == "predicted":
-        assert lora_b <= reached and "style" in reached, sorted(set(grads) - reached)[:5]
+        assert lora_b - no_mel <= reached and "style" in reached, sorted(lora_b - no_mel - reached)[:5]
     else:
-        assert not (lora_b & reached) and "style" in reached
+        albert_b = {n for n in lora_b if ".bert." in f".{n}"}
+        assert albert_b and not (albert_b & reached) and "style" in reached
+        assert any("decoder" in n for n in lora_b & reached)
 
 
 def test_the_shipped_default_targets_learn_the_spectrum(prepared: Path, tmp_path: Path) -> None:
-    """ALBERT LoRA + style (the defaults), decoder fed predicted F0/energy (the default): the mel
-    loss falls and keeps falling. On the random debug model the effect is small (measured: train
-    mel 10.71 -> 10.51 in 30 steps at lr 0.1, validation 10.63, 10.56, 10.52); real weights:
-    bench/kokoro_finetune_presets.py."""
+    """The `all` preset + style (the defaults), decoder fed predicted F0/energy (the default): the
+    mel loss falls and keeps falling on the debug model; real weights: bench/kokoro_finetune_presets.py
+    (val mel 4.61 -> 4.25 in 30 steps, where `albert` alone stays at 4.60)."""
     from sesli.train.engine import Engine
 
     over = [
         o for o in _overrides(prepared, "train.max_steps=30", "train.eval_every=10") if "targets" not in o
     ]
-    cfg = load_run_config(overrides=[*over, "train.lr=0.1"])
-    assert cfg.finetune.targets == ["albert"] and cfg.finetune.decode_with == "predicted"
+    cfg = load_run_config(overrides=over)
+    assert cfg.finetune.targets == ["all"] and cfg.finetune.decode_with == "predicted"
     Engine(KokoroFinetuneTask(cfg.finetune, tmp_path / "run", quiet=True), cfg.train, tmp_path / "run",
            config=cfg, quiet=True).run()  # fmt: skip
     mel, val = _losses(tmp_path / "run", "train/mel"), _losses(tmp_path / "run", "val/mel")

@@ -2,7 +2,7 @@
 
 sesli kokoro finetune --data PREPARED_DIR --out RUN [--base hexgrad/Kokoro-82M|PATH|debug]
                       [--epochs 5] [--batch-size 2] [--lr 1e-4] [--lora-r 8] [--lora-alpha 16]
-                      [--targets albert[,predictor,text_encoder,decoder,lstm]] [--max-steps N]
+                      [--targets all|albert|albert+text|SET,SET...] [--max-steps N]
                       [--adversarial [--adversarial-after N]] [--targets-dir DIR]
                       [--config YAML] [--restart] [--quiet] [key=value ...]
 sesli kokoro align --data PREPARED_DIR [--targets-dir DIR] [--aligner-steps 300] [--rebuild]
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--targets",
         default=None,
-        help="comma-separated sets (albert, predictor, text_encoder, decoder, lstm) or a preset: albert+text, all",
+        help="a preset: all (default), albert+text, albert; or comma-separated sets (albert, predictor, text_encoder, decoder, lstm)",
     )
     f.add_argument("--voice", default=None, help="voice pack to start the new voice from (default: mean)")
     f.add_argument("--max-steps", type=int, default=None)

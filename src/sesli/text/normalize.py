@@ -66,7 +66,7 @@ class NormalizeError(TypeError):
 def turkish_lower(s: str) -> str:
     """Lowercase with Turkish dotted/dotless i: ``"IĞDIR İli" -> "ığdır ili"`` (NFC)."""
     s = unicodedata.normalize("NFC", s).replace("İ", "i").replace("I", "ı").lower()
-    return unicodedata.normalize("NFC", s.replace("i\u0307", "i"))
+    return unicodedata.normalize("NFC", re.sub("i\u0307+", "i", s))  # i + any dots above: i
 
 
 def turkish_upper(s: str) -> str:

@@ -1,9 +1,9 @@
 """Kokoro-82M Turkish fine-tuning with LoRA, as an engine task.
 
-The base model is frozen; PEFT LoRA layers (``sesli.models.kokoro.lora``, ALBERT by default) and a
+The base model is frozen; PEFT LoRA layers (``sesli.models.kokoro.lora``; by default the ``all`` preset) and a
 new 256-d voice style train. Each step is teacher-forced on durations (from the aligner); the
 decoder is fed the *predicted* F0 and energy by default, as StyleTTS2's second stage does, so the
-spectral losses reach the predictor and ALBERT (and so the default ALBERT LoRA). With
+spectral losses reach the predictor and ALBERT (an ALBERT-only LoRA learns from them too). With
 ``decode_with: ground_truth`` the decoder gets the extracted F0/energy instead (StyleTTS2's first
 stage): then mel/STFT gradients stop at the decoder and text encoder, and an ALBERT-only LoRA
 learns only from the duration/F0/energy terms. The losses are
@@ -70,7 +70,7 @@ class FinetuneConfig:
     lora_r: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
-    targets: list[str] = field(default_factory=lambda: ["albert"])
+    targets: list[str] = field(default_factory=lambda: ["all"])  # won bench/kokoro_finetune_presets.py
     train_style: bool = True
     max_seconds: float | None = 15.0  # longer clips are left out (with a message); None: keep all
     mel_weight: float = 1.0
