@@ -27,6 +27,7 @@ RANK = {
     "serve": 7,
     "cli": 8,
     "demo": 9,
+    "recipes": 9,
     "__main__": 9,
     "__init__": 0,
 }

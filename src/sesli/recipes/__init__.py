@@ -1,0 +1,1 @@
+"""End-to-end recipes: several sesli commands in order, each resumable (run the same command again)."""
