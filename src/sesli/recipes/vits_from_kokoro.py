@@ -72,7 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     prepared = out / "prepared"
     if not (prepared / "train.jsonl").is_file():
-        prep = ["prepare", str(corpus), "--format", "ljspeech", "--out", str(prepared), "--val-split", "0.05"]
+        prep = [
+            "prepare",
+            str(corpus),
+            "--format",
+            "ljspeech",
+            "--out",
+            str(prepared),
+            "--val-split",
+            "0.05",
+            "--min-words",
+            "3",
+        ]  # the sentences were picked with 4-14 words; keep them all
         if sesli(prep) != 0:
             return 1
     train = [
