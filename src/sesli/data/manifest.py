@@ -88,6 +88,16 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     return [_from_dict(Utterance, obj, f"{path}:{n}") for n, obj in _read_jsonl(path)]
 
 
+def read_split(prepared: str | os.PathLike, name: str) -> list[Utterance]:
+    """``<prepared>/<name>.jsonl`` (``train``, ``val``) as utterances; ``[]`` when the file is absent.
+
+    Raises:
+        ManifestError: a line that is not a valid utterance.
+    """
+    path = Path(prepared) / f"{name}.jsonl"
+    return read_manifest(path) if path.is_file() else []
+
+
 def iter_manifest(path: str | os.PathLike) -> Iterator[Utterance]:
     """Stream utterances one at a time (for manifests too large to hold)."""
     for n, obj in _read_jsonl(path):

@@ -42,6 +42,7 @@ from sesli.models.kokoro.config import (
     official_config,
 )
 from sesli.models.kokoro.model import KokoroModel
+from sesli.modules.weight_norm import unfuse_weight_norm
 
 OFFICIAL_REPO = "hexgrad/Kokoro-82M"
 WEIGHT_FILES = {"hexgrad/Kokoro-82M": "kokoro-v1_0.pth", "hexgrad/Kokoro-82M-v1.1-zh": "kokoro-v1_1-zh.pth"}
@@ -96,7 +97,7 @@ def load_state(model: KokoroModel, raw: dict[str, Any], *, source: str = "checkp
     """Load official-format or flat weights into ``model``, refusing mismatches with a clear error."""
     state = flatten_state(raw)
     own = model.state_dict()
-    _unfuse(state, own)
+    unfuse_weight_norm(state, own)
     missing = [k for k in own if k not in state and not k.endswith(_MAY_BE_MISSING)]
     extra = [k for k in state if k not in own and not k.endswith(_MAY_BE_EXTRA)]
     wrong = [
@@ -114,25 +115,6 @@ def load_state(model: KokoroModel, raw: dict[str, Any], *, source: str = "checkp
             parts.append(f"{len(extra)} unexpected weights, e.g. {extra[:3]}")
         raise ModelLoadError(f"{source} does not fit this Kokoro config: " + "; ".join(parts))
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
-
-
-def _unfuse(state: dict[str, Tensor], own: dict[str, Tensor]) -> None:
-    """Turn folded ``X.weight`` tensors into ``weight_g``/``weight_v`` where the model wants those.
-
-    ``g = ||w||`` over all axes but the first and ``v = w`` reproduce ``w`` exactly (up to rounding).
-    An all-zero output channel (int8 exports round some to zero) would give ``0 * 0/0 = NaN``: its
-    ``v`` becomes a unit vector, so ``g = 0`` keeps the channel at exactly zero.
-    """
-    for key in [k for k in own if k.endswith(".weight_g")]:
-        base = key[: -len("_g")]
-        if key not in state and base in state:
-            w = state.pop(base).clone()
-            g = w.norm(dim=tuple(range(1, w.dim())), keepdim=True)
-            dead = (g == 0).reshape(-1)
-            if dead.any():
-                w.reshape(w.shape[0], -1)[dead, 0] = 1.0
-            state[key] = g
-            state[base + "_v"] = w
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from sesli.models.vits.config import VitsConfig, VitsConfigError, preset
 from sesli.models.vits.model import VitsModel
+from sesli.modules.weight_norm import unfuse_weight_norm
 
 
 class VitsLoadError(RuntimeError):
@@ -176,23 +177,6 @@ def config_from_state(
         return base.replace(**kw)
     except VitsConfigError as err:
         raise VitsLoadError(f"the checkpoint's shapes give no valid config: {err}") from err
-
-
-def unfuse_weight_norm(state: dict[str, Tensor], own_keys: set[str]) -> int:
-    """Split folded ``X.weight`` into ``X.weight_g = ||w||`` / ``X.weight_v = w`` where the model
-    has weight norm; returns how many were split. A zero channel gets a unit ``v`` and ``g = 0``."""
-    n = 0
-    for key in [k for k in own_keys if k.endswith(".weight_g")]:
-        base = key[: -len("_g")]
-        if key not in state and base in state:
-            w = state.pop(base).clone()
-            g = w.norm(dim=tuple(range(1, w.dim())), keepdim=True)
-            dead = (g == 0).reshape(-1)
-            if dead.any():
-                w.reshape(w.shape[0], -1)[dead, 0] = 1.0
-            state[key], state[base + "_v"] = g, w
-            n += 1
-    return n
 
 
 def load_state(

@@ -114,15 +114,12 @@ def collate(items: list[dict[str, Any]]) -> FinetuneBatch:
 
 
 def _read_split(prepared: Path, name: str) -> list[Any]:
-    from sesli.data.manifest import ManifestError, read_manifest
+    from sesli.data.manifest import ManifestError, read_split
 
-    path = prepared / f"{name}.jsonl"
-    if not path.is_file():
-        return []
     try:
-        return list(read_manifest(path))
+        return read_split(prepared, name)
     except ManifestError as err:
-        raise FinetuneError(f"{path}: {err}") from None
+        raise FinetuneError(f"{prepared / (name + '.jsonl')}: {err}") from None
 
 
 def check_clips(
