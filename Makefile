@@ -37,17 +37,20 @@ $(PIPER_STAMP):
 piper-venv: $(PIPER_STAMP)
 
 # ffmpeg decodes m4a/opus in `sesli prepare`; espeak-ng voices the demo corpus (optional, GPL,
-# used as an external program only). Installed with apt-get when missing and we are allowed to.
+# used as an external program only); chromium + its driver run the web page test headless.
+# Installed with apt-get when missing and we are allowed to.
 system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	      || echo "warning: could not install$$missing; tests that need them are skipped"; \
-	  elif command -v brew >/dev/null 2>&1; then brew install $$missing; \
+	  elif command -v brew >/dev/null 2>&1; then brew install $$missing || echo "warning: brew could not install$$missing; tests that need them are skipped"; \
 	  else echo "warning: please install$$missing (tests that need them are skipped)"; fi; \
 	fi
 

@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "kokoro": ("sesli.cli.kokoro", "Kokoro-82M: LoRA fine-tuning, merge"),
     "vits": ("sesli.cli.vits", "VITS (Piper-style) voices: train"),
     "eval": ("sesli.cli.eval", "evaluate a TTS run on a held-out manifest"),
+    "serve": ("sesli.cli.serve", "OpenAI-compatible speech API, web page, Wyoming (Home Assistant)"),
 }
 
 

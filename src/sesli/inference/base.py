@@ -3,7 +3,10 @@
 A synthesizer of any family (Kokoro, VITS, ...) has ``family``, ``sample_rate``, ``notes`` (how
 its weights were found and read), ``synthesize(text, voice=None, speed=1.0, **options)``,
 ``generate`` (the same, under the Python API's name), ``stream`` (audio piece by piece) and
-``check(voice, speed, **options)`` (raises :class:`SynthesisError` before any work is done).
+``check(voice, speed, **options)`` (raises :class:`SynthesisError` before any work is done), and
+for the server's planner (:mod:`sesli.inference.plan`) ``speech_phonemes(text)`` (the phonemes the
+model can say) and ``render(items)`` (phoneme strings to audio with each symbol's time, batched
+where the family can).
 ``sesli.inference.registry`` picks the family from what ``load`` is given; the CLI, the batch
 runner, ``eval`` and the server use only this surface.
 """
@@ -55,6 +58,31 @@ class Synthesis:
         return path
 
 
+@dataclass
+class RenderItem:
+    """One model call's worth of speech: phonemes (as ``speech_phonemes`` returns them) and settings."""
+
+    phonemes: str
+    voice: Any = None
+    speed: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Rendered:
+    """The audio of one :class:`RenderItem` and where each of its phoneme symbols sounds."""
+
+    audio: np.ndarray  # (N,) float32
+    times: np.ndarray  # (len(phonemes), 2) start and end of each symbol, seconds from the audio's start
+
+
+def symbol_times(durations: np.ndarray, positions: np.ndarray, seconds_per_frame: float) -> np.ndarray:
+    """Start/end seconds of the tokens at ``positions`` from per-token frame counts ``durations`` (T,)."""
+    end = np.cumsum(durations) * seconds_per_frame
+    start = end - durations * seconds_per_frame
+    return np.stack([start[positions], end[positions]], axis=-1).astype(np.float64)
+
+
 @runtime_checkable
 class Speaker(Protocol):
     """The surface every family's synthesizer offers (see the module docstring)."""
@@ -100,4 +128,13 @@ def join_chunks(
     return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
 
 
-__all__ = ["Speaker", "Synthesis", "SynthesisError", "check_speed", "join_chunks"]
+__all__ = [
+    "RenderItem",
+    "Rendered",
+    "Speaker",
+    "Synthesis",
+    "SynthesisError",
+    "check_speed",
+    "join_chunks",
+    "symbol_times",
+]

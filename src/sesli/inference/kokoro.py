@@ -19,7 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sesli.inference.base import Synthesis, SynthesisError, check_speed, join_chunks
+from sesli.inference.base import (
+    Rendered,
+    RenderItem,
+    Synthesis,
+    SynthesisError,
+    check_speed,
+    join_chunks,
+    symbol_times,
+)
 from sesli.inference.chunking import Chunk, split_phonemes
 from sesli.models.kokoro.config import SAMPLE_RATE
 from sesli.models.kokoro.loading import LoadedKokoro, ModelLoadError
@@ -76,17 +84,27 @@ class Synthesizer:
         self.voice_pack(voice)
 
     # ---- text -------------------------------------------------------------------------------
-    def prepare(self, text: str) -> tuple[list[Chunk], list[str], str]:
-        """Text -> chunks (phonemes the model knows), unknown symbols, all phonemes."""
+    def speech_phonemes(self, text: str) -> tuple[str, list[str]]:
+        """Text -> the phonemes this model can say (words split by single spaces) and the
+        symbols it skipped (unreadable characters, phonemes missing from the vocab)."""
         from sesli.text.g2p import phonemize
 
-        if not isinstance(text, str) or not text.strip():
-            raise SynthesisError("nothing to say: the text is empty")
         result = phonemize(text)
         unknown = list(dict.fromkeys(result.unknown))
         missing = sorted({ch for ch in result.phonemes if ch not in self.vocab and not ch.isspace()})
         unknown += [ch for ch in missing if ch not in unknown]
-        phonemes = "".join(ch for ch in result.phonemes if ch in self.vocab or ch.isspace())
+        return "".join(ch for ch in result.phonemes if ch in self.vocab or ch.isspace()), unknown
+
+    @property
+    def max_phonemes(self) -> int:
+        """Most phoneme symbols one call can take."""
+        return int(self.config.max_phonemes)
+
+    def prepare(self, text: str) -> tuple[list[Chunk], list[str], str]:
+        """Text -> chunks (phonemes the model knows), unknown symbols, all phonemes."""
+        if not isinstance(text, str) or not text.strip():
+            raise SynthesisError("nothing to say: the text is empty")
+        phonemes, unknown = self.speech_phonemes(text)
         chunks = split_phonemes(phonemes, self.config.max_phonemes)
         chunks = [c for c in chunks if any(ch.isalpha() or ch in "ˈˌː" for ch in c.phonemes)]
         if not chunks:
@@ -151,27 +169,48 @@ class Synthesizer:
     def synthesize_chunks(self, chunks: list[Chunk], pack: Tensor, speed: float = 1.0) -> list[np.ndarray]:
         """Synthesise chunks in length-sorted batches; returns one float32 array per chunk."""
         speed = check_speed(speed)
-        ids = [[0, *(self.vocab[ch] for ch in c.phonemes), 0] for c in chunks]
-        order = sorted(range(len(chunks)), key=lambda i: len(ids[i]))
-        out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
+        items = [RenderItem(c.phonemes, pack, speed) for c in chunks]
+        return [r.audio for r in self._render(items, [pack] * len(items), with_times=False)]
+
+    def render(self, items: list[RenderItem]) -> list[Rendered]:
+        """Phoneme strings to audio with each symbol's start/end, in length-sorted batches of
+        ``batch_size`` (items may differ in voice and speed: style and speed are per row)."""
+        for item in items:
+            if item.options:
+                raise SynthesisError(
+                    f"Kokoro models have no {', '.join(sorted(item.options))} (VITS voices do)"
+                )
+            check_speed(item.speed)
+        return self._render(items, [self.voice_pack(item.voice) for item in items], with_times=True)
+
+    @torch.inference_mode()
+    def _render(self, items: list[RenderItem], packs: list[Tensor], *, with_times: bool) -> list[Rendered]:
+        ids = [[0, *(self.vocab[ch] for ch in item.phonemes), 0] for item in items]
+        order = sorted(range(len(items)), key=lambda i: len(ids[i]))
+        out: list[Rendered] = [Rendered(np.zeros(0, np.float32), np.zeros((0, 2)))] * len(items)
+        frame_s = self.model.samples_per_frame / SAMPLE_RATE
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             lengths = torch.tensor([len(ids[i]) for i in batch])
             padded = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
             for row, i in enumerate(batch):
                 padded[row, : len(ids[i])] = torch.tensor(ids[i])
-            rows = torch.tensor([min(len(ids[i]) - 2, pack.shape[0]) - 1 for i in batch])
-            style = pack[rows.clamp(min=0), 0]  # (B, R)
+            # A voice pack row per phoneme count, as upstream Kokoro indexes it.
+            style = torch.stack([packs[i][min(len(ids[i]) - 2, packs[i].shape[0]) - 1, 0] for i in batch])
+            speed = torch.tensor([float(items[i].speed) for i in batch], device=self.device)
             result = self.model.infer(
                 padded.to(self.device),
-                style,
-                float(speed),
+                style.to(self.device),  # (B, R)
+                speed if len(batch) > 1 else float(speed[0]),
                 lengths.to(self.device) if len(batch) > 1 else None,
                 noise=self.noise,
             )
             audio = result.audio.float().cpu().numpy()
+            durations = result.durations.cpu().numpy()
             for row, i in enumerate(batch):
-                out[i] = audio[row, : int(result.audio_lengths[row])].astype(np.float32)
+                n = len(ids[i])
+                times = symbol_times(durations[row, :n], np.arange(1, n - 1), frame_s) if with_times else None
+                out[i] = Rendered(audio[row, : int(result.audio_lengths[row])].astype(np.float32), times)
         return out
 
     def synthesize(

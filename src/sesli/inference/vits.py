@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from sesli.inference.base import Synthesis, SynthesisError, check_speed, join_chunks
+from sesli.inference.base import (
+    Rendered,
+    RenderItem,
+    Synthesis,
+    SynthesisError,
+    check_speed,
+    join_chunks,
+    symbol_times,
+)
 from sesli.inference.chunking import Chunk, split_phonemes
 from sesli.models.vits.artifact import LoadedVoice
 
@@ -121,19 +129,29 @@ class VitsSynthesizer:
         self.settings(voice, speed, **options)
 
     # ---- text -------------------------------------------------------------------------------
-    def prepare(self, text: str) -> tuple[list[Chunk], list[str], str]:
-        """Text -> chunks of phonemes the voice has ids for, unknown symbols, all phonemes."""
+    def speech_phonemes(self, text: str) -> tuple[str, list[str]]:
+        """Text -> the phonemes this voice has ids for (affricates split, words split by single
+        spaces) and the symbols it skipped."""
         from sesli.text.g2p import phonemize
         from sesli.text.piper_ids import split_affricates
 
-        if not isinstance(text, str) or not text.strip():
-            raise SynthesisError("nothing to say: the text is empty")
         result = phonemize(text)
         said = split_affricates(result.phonemes)
         unknown = list(dict.fromkeys(result.unknown))
         missing = sorted({ch for ch in said if ch not in self.id_map and not ch.isspace()})
         unknown += [ch for ch in missing if ch not in unknown]
-        phonemes = "".join(ch for ch in said if ch in self.id_map or ch == " ")
+        return "".join(ch for ch in said if ch in self.id_map or ch == " "), unknown
+
+    @property
+    def max_phonemes(self) -> int:
+        """Most phoneme symbols one call takes (a longer sentence is cut)."""
+        return MAX_PHONEMES
+
+    def prepare(self, text: str) -> tuple[list[Chunk], list[str], str]:
+        """Text -> chunks of phonemes the voice has ids for, unknown symbols, all phonemes."""
+        if not isinstance(text, str) or not text.strip():
+            raise SynthesisError("nothing to say: the text is empty")
+        phonemes, unknown = self.speech_phonemes(text)
         chunks = [c for c in split_phonemes(phonemes, MAX_PHONEMES) if any(ch.isalpha() for ch in c.phonemes)]
         if not chunks:
             what = f"unknown characters {' '.join(unknown)}" if unknown else "no letters, only punctuation"
@@ -158,6 +176,27 @@ class VitsSynthesizer:
         gen = torch.Generator(device=self.device).manual_seed(self.seed) if self.seed is not None else None
         out = self.model.infer(ids, generator=gen, **settings)
         return out.audio[0, : int(out.lengths[0])].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def render(self, items: list[RenderItem]) -> list[Rendered]:
+        """Phoneme strings to audio with each symbol's start/end (one call per item: the
+        ``^ _ (id _)* $`` framing puts symbol k at id 2 + 2k; its span includes the blank after it)."""
+        out = []
+        frame_s = self.model.config.hop / self.sample_rate
+        for item in items:
+            settings = self.settings(item.voice, item.speed, **item.options)
+            ids = torch.tensor([self.ids(item.phonemes)], device=self.device)
+            gen = (
+                torch.Generator(device=self.device).manual_seed(self.seed) if self.seed is not None else None
+            )
+            result = self.model.infer(ids, generator=gen, **settings)
+            durations = result.durations[0].float().cpu().numpy()
+            k = np.arange(len(item.phonemes))
+            start = symbol_times(durations, 2 + 2 * k, frame_s)[:, 0]
+            end = symbol_times(durations, 3 + 2 * k, frame_s)[:, 1]
+            audio = result.audio[0, : int(result.lengths[0])].float().cpu().numpy()
+            out.append(Rendered(audio, np.stack([start, end], axis=-1)))
+        return out
 
     @torch.inference_mode()
     def decode_windows(
