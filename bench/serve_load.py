@@ -19,8 +19,8 @@ simultaneous short requests hits a fresh sesli server with ``max_active=2, max_q
 counts 200s and 429s, checks that each 429 has a ``Retry-After``, and that one more request
 afterwards gets its audio.
 
-The baseline is built here, after Kokoro-FastAPI (remsky/Kokoro-FastAPI, read at its repository
-head): ``KokoroV1.generate`` iterates its ``KPipeline`` synchronously inside an ``async``
+The baseline is built here, after Kokoro-FastAPI (remsky/Kokoro-FastAPI, read at commit 26eec06,
+August 2026): ``KokoroV1.generate`` iterates its ``KPipeline`` synchronously inside an ``async``
 generator, so synthesis runs on the event loop (``/health`` waits for the chunk being made), and
 the router awaits ``request.is_disconnected()`` between chunks (the one point where other
 requests and ``/health`` get the loop). Its ``smart_split`` (``text_processor.py``) cuts the text
@@ -39,10 +39,12 @@ same kernels; only chunking and scheduling differ.
 Threads: ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` are removed from the servers' environment, so
 torch uses its default (one thread per core); each server reports its torch thread counts, and the
 machine's cores, load averages (before/after) and CPU steal are recorded, since other jobs may
-share the machine. Prints a markdown table and writes bench/results/serve_load.{md,json}.
+share the machine. Prints a markdown table and writes bench/results/serve_load.{md,json}
+(``--quick``: the debug model, levels 1,2, 2 requests of 150-250 characters, 30 s per level,
+written to the temp folder as serve_load_quick.{md,json}).
 
     .venv/bin/python bench/serve_load.py [--model debug] [--levels 1,2,4,8] [--requests 8]
-        [--max-seconds 120] [--skip-baseline] [--quick]
+        [--max-seconds 120] [--chars 400,600] [--burst 40] [--skip-baseline] [--quick] [--out STEM]
 """
 
 from __future__ import annotations
@@ -324,21 +326,25 @@ async def speak(client, text: str, voice: str | None, rec: dict) -> None:
         rec["total_s"] = time.perf_counter() - t0
 
 
-async def poll_health(url: str, stop: asyncio.Event) -> list[float]:
-    """``GET /health`` every 100 ms (the next starts at once when one took longer) until ``stop``."""
+async def poll_health(url: str, stop: asyncio.Event, timeout: float) -> tuple[list[float], int]:
+    """``GET /health`` every 100 ms (the next starts at once when one took longer) until ``stop``.
+
+    Returns the latencies and how many polls failed (a timeout counts with its elapsed time,
+    a lower bound, so a server that never answers shows as slow, not as absent).
+    """
     import httpx
 
-    out = []
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    out, failed = [], 0
+    async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
         while not stop.is_set():
             t0 = time.perf_counter()
             try:
-                await client.get("/health")
-                out.append(time.perf_counter() - t0)
+                (await client.get("/health")).raise_for_status()
             except httpx.HTTPError:
-                out.append(float("inf"))
+                failed += 1
+            out.append(time.perf_counter() - t0)
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))
-    return out
+    return out, failed
 
 
 async def run_level(server: Server, clients: int, texts: list[str], voice, max_seconds: float) -> dict:
@@ -350,7 +356,7 @@ async def run_level(server: Server, clients: int, texts: list[str], voice, max_s
     timeout = httpx.Timeout(max_seconds + 60, connect=10)
     stop = asyncio.Event()
     server.window_peak = 0
-    health = asyncio.create_task(poll_health(server.url, stop))
+    health = asyncio.create_task(poll_health(server.url, stop, max_seconds + 60))
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
     async with httpx.AsyncClient(base_url=server.url, timeout=timeout, limits=limits) as client:
         t0 = time.perf_counter()
@@ -367,35 +373,40 @@ async def run_level(server: Server, clients: int, texts: list[str], voice, max_s
         await asyncio.gather(*workers, return_exceptions=True)
         wall = time.perf_counter() - t0
     stop.set()
-    latencies = await health
+    latencies, health_failed = await health
     started = [r for r in recs if r["started"]]
     ttfa = [r["ttfa"] for r in started if r["ttfa"] is not None]
     audio_s = sum(r["bytes"] for r in started) / 2 / RATE
-    finite = [x for x in latencies if x != float("inf")]
+    failed = [
+        r.get("error") or r["status"] for r in started if r.get("error") or r["status"] not in (200, None)
+    ]
     return {"server": server.kind, "clients": clients, "started": len(started),
             "done": sum(r.get("done", False) and r.get("status") == 200 for r in started),
-            "no_first_audio": len(started) - len(ttfa),
-            "errors": [r.get("error") or r.get("status") for r in started if r.get("error") or r.get("status") not in (200, None)],  # noqa: E501
+            "no_first_audio": len(started) - len(ttfa), "errors": failed,
             "ttfa_p50_s": pct(ttfa, 50), "ttfa_p95_s": pct(ttfa, 95), "ttfa_max_s": pct(ttfa, 100),
             "audio_s": round(audio_s, 2), "wall_s": round(wall, 2), "audio_s_per_s": round(audio_s / wall, 3),
-            "health_n": len(latencies), "health_failed": len(latencies) - len(finite),
-            "health_p50_ms": pct(finite, 50, 1e3), "health_p95_ms": pct(finite, 95, 1e3),
-            "health_max_ms": pct(finite, 100, 1e3), "peak_rss_mb": round(server.window_peak / 2**20, 1)}  # fmt: skip
+            "health_n": len(latencies), "health_failed": health_failed,
+            "health_p50_ms": pct(latencies, 50, 1e3), "health_p95_ms": pct(latencies, 95, 1e3),
+            "health_max_ms": pct(latencies, 100, 1e3), "peak_rss_mb": round(server.window_peak / 2**20, 1)}  # fmt: skip
 
 
 async def settle(server: Server, timeout: float = 120.0) -> None:
-    """Wait until the server has no request left (sesli reports it in /health; baseline: it answers)."""
+    """Wait until the server is idle, so the next server measured has the CPU to itself: sesli
+    reports active/queued in /health; for both, /health must also answer in < 50 ms three times
+    in a row (the baseline's event loop answers only between chunks while it still works)."""
     import httpx
 
     deadline = time.monotonic() + timeout
+    quick = 0
     async with httpx.AsyncClient(base_url=server.url, timeout=timeout) as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and quick < 3:
             try:
+                t0 = time.perf_counter()
                 h = (await client.get("/health")).json()
-                if not h.get("active") and not h.get("queued"):
-                    return
+                idle = not h.get("active") and not h.get("queued") and time.perf_counter() - t0 < 0.05
+                quick = quick + 1 if idle else 0
             except httpx.HTTPError:
-                pass
+                quick = 0
             await asyncio.sleep(0.2)
 
 
@@ -413,8 +424,9 @@ async def burst(server: Server, n: int, text: str, voice) -> dict:
         await settle(server)
         await speak(c, text, voice, after)
     refused = [r for r in recs if r["status"] == 429]
+    other = [r.get("error") or r["status"] for r in recs if r["status"] not in (200, 429)]
     return {"requests": n, "text_chars": len(text), "ok_200": sum(r["status"] == 200 and r["done"] for r in recs),
-            "refused_429": len(refused), "other": [r.get("error") or r["status"] for r in recs if r["status"] not in (200, 429)],  # noqa: E501
+            "refused_429": len(refused), "other": other,
             "429_with_retry_after": sum(bool(r["retry_after"] and r["retry_after"].isdigit()) for r in refused),
             "retry_after_values": sorted({r["retry_after"] for r in refused if r["retry_after"]}),
             "429_latency_p50_ms": pct([r["headers_s"] for r in refused], 50, 1e3),
@@ -429,13 +441,16 @@ def markdown(result: dict) -> str:
     def f(x, fmt=".2f"):
         return "-" if x is None else format(x, fmt)
 
+    def timeouts(r):
+        return f" ({r['health_failed']} failed)" if r["health_failed"] else ""
+
     lines = [f"# Speech server under load ({result['date']})", "", f"`{result['command']}`", "",
-             "| server | clients | done/started | TTFA p50 s | TTFA p95 s | audio s/s | /health p50 ms "
+             "| server | clients | done/started (no audio) | TTFA p50 s | TTFA p95 s | audio s/s | /health p50 ms "
              "| /health p95 ms | /health max ms | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in result["levels"]:
-        lines.append(f"| {r['server']} | {r['clients']} | {r['done']}/{r['started']} | {f(r['ttfa_p50_s'])} "
+        lines.append(f"| {r['server']} | {r['clients']} | {r['done']}/{r['started']} ({r['no_first_audio']}) | {f(r['ttfa_p50_s'])} "
                      f"| {f(r['ttfa_p95_s'])} | {f(r['audio_s_per_s'])} | {f(r['health_p50_ms'], '.1f')} "
-                     f"| {f(r['health_p95_ms'], '.1f')} | {f(r['health_max_ms'], '.1f')} | {f(r['peak_rss_mb'], '.0f')} |")  # fmt: skip
+                     f"| {f(r['health_p95_ms'], '.1f')} | {f(r['health_max_ms'], '.1f')}{timeouts(r)} | {f(r['peak_rss_mb'], '.0f')} |")  # fmt: skip
     b, m = result.get("burst"), result["machine"]
     if b:
         lines += ["", f"Burst of {b['requests']} against sesli (max_active 2, max_queued 4): {b['ok_200']} x 200, "

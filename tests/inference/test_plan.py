@@ -39,6 +39,18 @@ def test_first_chunk_is_one_clause_and_chunks_grow(debug):
     assert words == PARAGRAPH.split()  # every word once, in order, as the user wrote it
 
 
+def test_a_long_opening_clause_is_cut_between_words(debug):
+    from sesli.inference.plan import FIRST_PHONEMES, WORD_PAUSE
+
+    text = "Büyükşehir belediyesinin düzenlediği uluslararası kültür festivali bugün başlıyor."
+    plan = plan_speech(debug, text)
+    first = plan.chunks[0]
+    assert 0 < len(first.phonemes) <= FIRST_PHONEMES
+    assert first.pause_after == WORD_PAUSE  # no punctuation at the cut: a short breath only
+    assert [w.text for c in plan.chunks for w in c.words] == text.split()
+    assert len(plan_speech(debug, text, first_phonemes=0).chunks[0].words) > len(first.words)
+
+
 def test_words_keep_the_users_offsets_and_their_phonemes(debug):
     plan = plan_speech(debug, PARAGRAPH, first_words=0)
     for chunk in plan.chunks:

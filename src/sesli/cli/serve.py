@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         "--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)"
     )
     p.add_argument("--max-input", type=int, default=4096, help="longest input in characters")
-    p.add_argument("--max-active", type=int, default=4, help="requests rendered at once")
-    p.add_argument("--max-queued", type=int, default=16, help="requests waiting; more get 429")
+    p.add_argument("--max-active", type=int, default=8, help="requests rendered at once")
+    p.add_argument("--max-queued", type=int, default=32, help="requests waiting; more get 429")
     p.add_argument(
         "--batch-size", type=int, default=None, help="chunks per model call (default 1 CPU, 8 GPU)"
     )

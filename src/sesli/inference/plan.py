@@ -7,8 +7,8 @@ needs only a synthesizer's ``check``, ``speech_phonemes``, ``max_phonemes`` and 
 Decisions:
 
 * **Chunks.** The first chunk is the opening clause of the first sentence
-  (:func:`sesli.text.sentences.first_chunk`), so first audio comes after a second of speech is
-  made, not a paragraph. Later chunks pack whole sentences up to a growing budget of phoneme
+  (:func:`sesli.text.sentences.first_chunk`), capped at ``first_phonemes`` symbols (cut between
+  words), so first audio comes after a second or so of speech is made, not a paragraph. Later chunks pack whole sentences up to a growing budget of phoneme
   symbols (``growth``, then the model's limit): while chunk k plays, chunk k + 1 (about twice as
   long) is made, which a model faster than real time finishes in time. A sentence longer than the
   model's limit is cut after a clause mark, else between words.
@@ -33,6 +33,8 @@ from sesli.inference.chunking import PHRASE_PAUSE, SENTENCE_PAUSE
 
 GROWTH = (120, 240)  # phoneme budgets of the 2nd and 3rd chunk; later chunks take the model's limit
 FIRST_WORDS = 8  # the first chunk has at most this many words (see sentences.first_chunk)
+FIRST_PHONEMES = 24  # ... and at most this many phoneme symbols (about 2 s of Kokoro speech)
+WORD_PAUSE = 0.05  # seconds after a chunk cut between words (no punctuation there)
 _TOKEN = re.compile(r"\S+")
 _CLAUSE_END = (",", ";", ":", "—", "–")
 
@@ -188,7 +190,13 @@ def _chunk(index: int, text: str, units: list[tuple[list, bool]], last: bool) ->
             pos = first + len(piece)
             if any(map(_spoken, phoneme_words)):
                 words.append(Word(text[a:b], a, b, first, pos))
-    pause = 0.0 if last else (SENTENCE_PAUSE if units[-1][1] else PHRASE_PAUSE)
+    tail = next((w for _, _, w in reversed(units[-1][0]) if w), [""])[-1]
+    if last:
+        pause = 0.0
+    elif units[-1][1]:
+        pause = SENTENCE_PAUSE
+    else:
+        pause = PHRASE_PAUSE if tail.endswith(_CLAUSE_END) else WORD_PAUSE
     return PlanChunk(index, " ".join(symbols), words, pause)
 
 
@@ -199,6 +207,7 @@ def plan_speech(
     speed: float = 1.0,
     *,
     first_words: int = FIRST_WORDS,
+    first_phonemes: int = FIRST_PHONEMES,
     growth: tuple[int, ...] = GROWTH,
     **options: Any,
 ) -> Plan:
@@ -210,6 +219,8 @@ def plan_speech(
         voice: a voice the synthesizer accepts (a name, a pack tensor, a speaker).
         speed: speaking rate.
         first_words: most words in the first chunk (0: the whole first sentence).
+        first_phonemes: most phoneme symbols in the first chunk, cut between words (0: no cap);
+            the first chunk's render time is the time to first audio.
         growth: phoneme budgets of the chunks after the first.
         **options: family options (VITS: noise_scale, ...).
 
@@ -237,6 +248,10 @@ def plan_speech(
         raise SynthesisError(f"nothing to say: {text[:40]!r} has {what}")
     limit = int(speaker.max_phonemes)
     units = _pieces(units, limit)
+    head, final = units[0]
+    if first_phonemes > 0 and _size(head) > first_phonemes and len(head) > 1:
+        cut = _cut(head, first_phonemes)
+        units[:1] = [(head[:cut], False), (head[cut:], final)]
     groups: list[list] = [[units[0]]]
     for unit in units[1:]:
         k = len(groups) - 2  # index of the open group among the chunks after the first

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from sesli.audio.features import at_least_float32, float32_region
 from sesli.modules.masking import apply_mask, lengths_to_mask, weight_norm
+from sesli.modules.stft import ConvSTFT, stable_phase
 from sesli.modules.style import SnakeResBlock
 
 
@@ -155,6 +156,9 @@ class ISTFTGenerator(nn.Module):
             self.noise_res.append(res)
         self.conv_post = weight_norm(nn.Conv1d(ch, n_fft + 2, 7, 1, padding=3))
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+        # a plain attribute: the module tree (state dict, LoRA targets, the ONNX importer's
+        # module names) stays as the checkpoints have it
+        self.export_mode = False
 
     def _stft(self, wav: Tensor) -> Tensor:
         """``(N,)`` -> magnitude and phase stacked ``(n_fft + 2, F)``, at least float32."""
@@ -187,6 +191,10 @@ class ISTFTGenerator(nn.Module):
         Returns:
             ``(B, N)`` audio, zero after each item's end (``N = T * prod(rates) * hop``).
         """
+        if self.export_mode:
+            if lengths is not None or noise:
+                raise ValueError("export_mode takes no lengths and noise=False (see forward_export)")
+            return self.forward_export(x, s, f0)
         B, _, T = x.shape
         if lengths is None:
             lengths = torch.full((B,), T, dtype=torch.long, device=x.device)
@@ -230,3 +238,85 @@ class ISTFTGenerator(nn.Module):
                 wav = torch.istft(z, self.n_fft, self.hop, self.n_fft, window=window)
                 audio[b, : wav.shape[-1]] = wav
         return audio
+
+    def _stages(self, x: Tensor, s: Tensor, har: Tensor) -> Tensor:
+        """The upsampling stages on unpadded items: ``x (B, C, T)``, ``har (B, n_fft + 2, F)`` ->
+        ``(B, C', F)`` (no masks: every item fills its length)."""
+        for i in range(len(self.upsample_rates)):
+            x = F.leaky_relu(x, 0.1)
+            x_source = self.noise_res[i](self.noise_convs[i](har), s)
+            x = self.ups[i](x)
+            if i == len(self.upsample_rates) - 1:
+                x = F.pad(x, (1, 0), mode="reflect")
+            x = x + x_source
+            xs = self.resblocks[i * self.num_kernels](x, s)
+            for j in range(1, self.num_kernels):
+                xs = xs + self.resblocks[i * self.num_kernels + j](x, s)
+            x = xs / self.num_kernels
+        return x
+
+    def source_spectrum(
+        self, f0: Tensor, *, noise: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The source's magnitude and phase by convolution: ``f0 (B, T)`` -> ``(B, n_fft + 2, F)``.
+
+        What :meth:`forward` builds per item with ``torch.stft``, for items that fill ``T``. The
+        real and imaginary parts equal ``torch.stft``'s to float rounding, but the phase of bins
+        that hold only rounding (a constant source, which unvoiced stretches are without noise, has
+        nothing above its first bin) or that sit on the branch cut is put at a canonical angle
+        (:func:`~sesli.modules.stft.stable_phase`): there ``torch.stft``'s own angle is decided
+        by its FFT's rounding, so any other STFT, or the same graph on another runtime, would
+        disagree by up to ``2 pi`` and the audio would follow.
+        """
+        # built per call, not registered, so the module tree stays the checkpoint's; the bases
+        # are a few hundred numbers (a trace stores them as constants)
+        stft = ConvSTFT(n_fft=self.n_fft, hop=self.hop).to(device=f0.device, dtype=f0.dtype)
+        with torch.no_grad():
+            src = self.m_source(f0, noise=noise, generator=generator)  # (B, N)
+            real, imag = stft.transform(src)  # (B, K, F) each
+            magnitude = torch.sqrt(real * real + imag * imag)
+            # the source is tanh-bounded, so |X| <= sum(window) = n_fft / 2; its empty bins measure
+            # up to ~4e-7 of that bound and branch-cut bins ~1e-7 relative (float32 rounding): the
+            # thresholds sit ~10x above, at -120 dB, where no bin carries anything audible
+            angle = stable_phase(imag, real, floor=1e-6 * self.n_fft / 2, rel=1e-6)
+            return torch.cat([magnitude, angle], dim=1)
+
+    def spectrum_to_audio(self, x: Tensor, s: Tensor, har: Tensor) -> Tensor:
+        """The stages, ``conv_post`` and the iSTFT by convolution, for items that fill ``T``.
+
+        Args:
+            x: ``(B, C, T)`` features.
+            s: ``(B, S)`` style.
+            har: ``(B, n_fft + 2, F)`` source magnitude and phase (:meth:`source_spectrum`).
+
+        Returns:
+            ``(B, N)`` audio, ``N = T * prod(upsample_rates) * hop``.
+        """
+        stft = ConvSTFT(n_fft=self.n_fft, hop=self.hop).to(device=x.device, dtype=x.dtype)
+        x = self.conv_post(F.leaky_relu(self._stages(x, s, har)))  # (B, n_fft + 2, F)
+        half = self.n_fft // 2 + 1
+        spec, phase = torch.exp(x[:, :half]), torch.sin(x[:, half:])
+        return stft.inverse(spec * torch.cos(phase), spec * torch.sin(phase))  # (B, N)
+
+    def forward_export(
+        self, x: Tensor, s: Tensor, f0: Tensor, *, noise: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """:meth:`forward` for items that fill ``T`` (batch 1), written for ONNX export.
+
+        The same maths, traceable: no per-item loop, no complex tensor and no Python int taken
+        from a tensor; the STFT and iSTFT are convolutions (:class:`~sesli.modules.stft.ConvSTFT`).
+        It runs in the dtype of ``x``. The export traces it with ``noise=False``; ``noise`` and
+        ``generator`` are there for eager comparisons.
+
+        Args:
+            x: ``(B, C, T)`` features.
+            s: ``(B, S)`` style.
+            f0: ``(B, T)`` F0 in Hz.
+            noise: the source's random phases and noise.
+            generator: RNG for them.
+
+        Returns:
+            ``(B, N)`` audio, ``N = T * prod(upsample_rates) * hop``.
+        """
+        har = self.source_spectrum(f0, noise=noise, generator=generator)
+        return self.spectrum_to_audio(x, s, har)

@@ -124,7 +124,8 @@ def create_app(
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["X-Sample-Rate", "X-Chunks", "Retry-After"])  # fmt: skip
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
     @app.exception_handler(APIError)
@@ -259,7 +260,7 @@ def create_app(
 
         @app.get("/", include_in_schema=False)
         async def page():
-            return FileResponse(STATIC / "index.html")
+            return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app
 

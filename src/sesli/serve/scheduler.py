@@ -48,6 +48,7 @@ class Job:
         self.loop = loop
         self.max_ahead = max_ahead
         self.next_chunk = 0  # index of the next chunk to render (worker side)
+        self.in_flight = 0  # chunks being rendered now: the job holds its slot until they are done
         self.ahead = 0  # rendered pieces not yet taken by the client
         self.cancelled = False
         self.error: BaseException | None = None
@@ -58,6 +59,11 @@ class Job:
     @property
     def pending(self) -> bool:
         return not self.cancelled and self.next_chunk < len(self.plan.chunks)
+
+    @property
+    def holds_slot(self) -> bool:
+        """Still rendering or to render: counts against ``max_active``."""
+        return not self.cancelled and (self.next_chunk < len(self.plan.chunks) or self.in_flight > 0)
 
     @property
     def runnable(self) -> bool:
@@ -110,8 +116,8 @@ class Scheduler:
         self,
         render: Callable[[list[tuple[Plan, PlanChunk]]], list[Piece]],
         *,
-        max_active: int = 4,
-        max_queued: int = 16,
+        max_active: int = 8,
+        max_queued: int = 32,
         batch_size: int = 1,
         batch_window: float = 0.005,
         max_ahead: int = 2,
@@ -172,7 +178,9 @@ class Scheduler:
     def retry_after(self) -> float:
         """Seconds until a slot is likely free: the work queued ahead, at the measured chunk rate."""
         with self._cond:
-            chunks = sum(len(j.plan.chunks) - j.next_chunk for j in self._active)
+            jobs = [*self._active, *self._waiting]
+            chunks = sum(len(j.plan.chunks) - j.next_chunk for j in jobs)
+        # The slot that frees first: the active job nearest its end, but queued work is ahead too.
         return max(1.0, round(chunks * self.chunk_seconds / max(self.max_active, 1)))
 
     @property
@@ -196,7 +204,7 @@ class Scheduler:
             if job.pending and job.ahead >= job.max_ahead and now - job.last_read > self.stall_timeout:
                 job.cancelled = True
                 job.deliver(TimeoutError("the client stopped reading"))
-        self._active = [j for j in self._active if j.pending]
+        self._active = [j for j in self._active if j.holds_slot]
         self._waiting = collections.deque(j for j in self._waiting if not j.cancelled)
         while self._waiting and len(self._active) < self.max_active:
             self._active.append(self._waiting.popleft())
@@ -226,10 +234,20 @@ class Scheduler:
                 for job, _ in work:
                     job.next_chunk += 1
                     job.ahead += 1
+                    job.in_flight += 1
             if work:
                 self._render(work)
 
     def _render(self, work: list[tuple[Job, int]]) -> None:
+        try:
+            self._render_work(work)
+        finally:
+            with self._cond:
+                for job, _ in work:
+                    job.in_flight -= 1
+                self._cond.notify_all()
+
+    def _render_work(self, work: list[tuple[Job, int]]) -> None:
         t0 = time.perf_counter()
         try:
             pieces = self.render([(job.plan, job.plan.chunks[k]) for job, k in work])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sesli.inference.base import SynthesisError
-from sesli.inference.plan import FIRST_WORDS, Piece, Plan, PlanChunk, make_piece, plan_speech
+from sesli.inference.plan import FIRST_PHONEMES, FIRST_WORDS, Piece, Plan, PlanChunk, make_piece, plan_speech
 from sesli.serve.scheduler import Job, Scheduler
 from sesli.serve.voices import VoiceBook
 
@@ -46,6 +46,7 @@ class ServiceConfig:
         batch_size: chunks rendered per call (None: 1 on CPU, 8 on a GPU: micro-batching).
         batch_window: seconds the worker waits to fill a batch (GPU only).
         first_words: most words in a response's first chunk (0: the whole first sentence).
+        first_phonemes: most phoneme symbols in it (0: no cap): its render time is the first audio.
         stall_timeout: seconds a client may leave its stream unread before it is cancelled.
         load_options: more keyword arguments for :func:`sesli.load` (``voices``, ``noise``, ...).
     """
@@ -54,11 +55,12 @@ class ServiceConfig:
     family: str | None = None
     name: str | None = None
     device: str | None = None
-    max_active: int = 4
-    max_queued: int = 16
+    max_active: int = 8
+    max_queued: int = 32
     batch_size: int | None = None
     batch_window: float = 0.005
     first_words: int = FIRST_WORDS
+    first_phonemes: int = FIRST_PHONEMES
     stall_timeout: float = 60.0
     load_options: dict[str, Any] = field(default_factory=dict)
 
@@ -192,7 +194,13 @@ class SpeechService:
         resolved = self.voices.resolve(voice)
         options = {k: v for k, v in options.items() if v is not None}
         return plan_speech(
-            self.speaker, text, resolved, speed, first_words=self.config.first_words, **options
+            self.speaker,
+            text,
+            resolved,
+            speed,
+            first_words=self.config.first_words,
+            first_phonemes=self.config.first_phonemes,
+            **options,
         )
 
     async def plan_async(self, text: str, voice: Any = None, speed: float = 1.0, **options: Any) -> Plan:
