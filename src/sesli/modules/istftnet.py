@@ -12,6 +12,12 @@ Batches are padded: ``lengths`` (valid input steps per item) drive masks at ever
 two steps whose edges depend on the true signal end (the sine source with its interpolations, and
 the STFT/iSTFT with their centre padding) run per item. They are cheap next to the convolutions.
 
+Export path: :meth:`ISTFTGenerator.forward_export` (what ``export_mode = True`` routes
+``forward`` to) is the same generator for items that fill ``T`` (batch 1), traceable into one ONNX
+graph: no per-item loop, no complex tensor, the STFT/iSTFT as convolutions
+(:class:`sesli.modules.stft.ConvSTFT`), the source without noise, and the phase of source bins that
+hold only rounding put at a canonical angle (:meth:`ISTFTGenerator.source_spectrum` says why).
+
 Under mixed precision the source STFT, the magnitude/phase head and the iSTFT run in float32 with
 autocast off (``sesli.audio.features.float32_region``): the CPU FFT takes no bf16, and fp16 would
 make complex32, which ``torch.istft`` does not take. The audio is float32 (float64 for a float64 model).
@@ -299,7 +305,13 @@ class ISTFTGenerator(nn.Module):
         return stft.inverse(spec * torch.cos(phase), spec * torch.sin(phase))  # (B, N)
 
     def forward_export(
-        self, x: Tensor, s: Tensor, f0: Tensor, *, noise: bool = False, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        s: Tensor,
+        f0: Tensor,
+        *,
+        noise: bool = False,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """:meth:`forward` for items that fill ``T`` (batch 1), written for ONNX export.
 
