@@ -330,3 +330,41 @@ def test_kokoro_onnx_speaks_turkish_with_the_real_export(tmp_path):
     print(f"\nkokoro-onnx on the sesli export heard: {heard!r}, CER {cer(text, heard):.3f}")
     # Measured: CER 0.189 ("Bu cin hava çok jüzel, parka cideliğim mi?"); random weights give ~1.
     assert cer(text, heard) < 0.35, heard
+
+
+@pytest.mark.slow
+def test_sherpa_onnx_speaks_turkish_with_the_real_export(tmp_path):
+    """sherpa-onnx on the real weights, with sesli's phonemes: Whisper hears Turkish."""
+    sherpa_onnx = pytest.importorskip("sherpa_onnx")
+    if not hasattr(sherpa_onnx.GenerationConfig(), "phoneme_codepoints"):
+        pytest.skip("sherpa-onnx < 2.0: phonemes can only come from its espeak-ng")
+    from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
+    from sesli.packaged import WHISPER_BASE
+    from sesli.text.g2p import phonemize
+
+    if not WHISPER_BASE.available():
+        pytest.skip("packaged Whisper base not installed")
+    try:
+        loaded = from_pretrained(None)
+    except ModelLoadError as err:
+        pytest.skip(f"no Kokoro-82M weights: {err}")
+    from sesli.eval.asr import load_asr
+    from sesli.eval.metrics import cer
+
+    paths = export_kokoro(loaded, tmp_path, voices=[loaded.default_voice])
+    model = sherpa_onnx.OfflineTtsKokoroModelConfig(
+        model=str(paths["onnx"]), voices=str(paths["voices_bin"]), tokens=str(paths["tokens"])
+    )
+    tts = sherpa_onnx.OfflineTts(
+        sherpa_onnx.OfflineTtsConfig(model=sherpa_onnx.OfflineTtsModelConfig(kokoro=model, num_threads=2))
+    )
+    text = "Bugün hava çok güzel, parka gidelim mi?"
+    phonemes = "".join(c for c in phonemize(text).phonemes if c in loaded.model.config.vocab)
+    gen = sherpa_onnx.GenerationConfig()
+    gen.sid, gen.speed = 0, 1.0
+    gen.phoneme_codepoints = [[ord(c) for c in phonemes]]
+    audio = np.asarray(tts.generate("", gen).samples, dtype=np.float32)
+    heard = load_asr().transcribe(audio, tts.sample_rate)
+    print(f"\nsherpa-onnx on the sesli export heard: {heard!r}, CER {cer(text, heard):.3f}")
+    # Measured: CER 0.108 ("Bu cin hava çok jüzel parka gidelim mi?"); random weights give ~1.
+    assert cer(text, heard) < 0.35, heard
