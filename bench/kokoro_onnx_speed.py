@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def engines(threads: int) -> dict:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        voices = ROOT / "bench" / "results" / ".kokoro_onnx_voices.npz"
+        voices = Path(tempfile.mkdtemp()) / "voices.npz"  # kokoro-onnx reads voices from a file
         np.savez(voices, v=torch_synth.voice_pack(None).cpu().numpy())
         tts = kokoro_onnx.Kokoro.from_session(session, str(voices), vocab_config={"vocab": torch_synth.vocab})
 

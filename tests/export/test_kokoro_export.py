@@ -268,17 +268,35 @@ def test_errors(debug, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-@pytest.mark.slow
-def test_real_weights_fp32_parity_and_speed(tmp_path):
+@pytest.fixture(scope="module")
+def real_export(tmp_path_factory):
+    """The real Kokoro-82M and its fp32 export, made once for the slow tests below."""
     from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
-    from sesli.text.g2p import phonemize
 
     try:
         loaded = from_pretrained(None)
     except ModelLoadError as err:
         pytest.skip(f"no Kokoro-82M weights: {err}")
+    return loaded, export_kokoro(loaded, tmp_path_factory.mktemp("real-export"), voices=[loaded.default_voice])
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    from sesli.packaged import WHISPER_BASE
+
+    if not WHISPER_BASE.available():
+        pytest.skip("packaged Whisper base not installed")
+    from sesli.eval.asr import load_asr
+
+    return load_asr()
+
+
+@pytest.mark.slow
+def test_real_weights_fp32_parity_and_speed(real_export):
+    from sesli.text.g2p import phonemize
+
+    loaded, paths = real_export
     model, voice = loaded.model, loaded.default_voice
-    paths = export_kokoro(loaded, tmp_path, voices=[voice])
     ids = [0, *(model.config.vocab[c] for c in phonemize(TURKISH).phonemes if c in model.config.vocab), 0]
     style = loaded.voices[voice][len(ids) - 3].float()
     session = _session(paths["onnx"])
@@ -306,52 +324,32 @@ def test_real_weights_fp32_parity_and_speed(tmp_path):
 
 
 @pytest.mark.slow
-def test_kokoro_onnx_speaks_turkish_with_the_real_export(tmp_path):
+def test_kokoro_onnx_speaks_turkish_with_the_real_export(real_export, whisper):
     """The real client on the real weights: kokoro-onnx says sesli's phonemes, Whisper hears Turkish."""
     kokoro_onnx = pytest.importorskip("kokoro_onnx")
-    from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
-    from sesli.packaged import WHISPER_BASE
+    from sesli.eval.metrics import cer
     from sesli.text.g2p import phonemize
 
-    if not WHISPER_BASE.available():
-        pytest.skip("packaged Whisper base not installed")
-    try:
-        loaded = from_pretrained(None)
-    except ModelLoadError as err:
-        pytest.skip(f"no Kokoro-82M weights: {err}")
-    from sesli.eval.asr import load_asr
-    from sesli.eval.metrics import cer
-
-    paths = export_kokoro(loaded, tmp_path, voices=[loaded.default_voice])
+    loaded, paths = real_export
     tts = kokoro_onnx.Kokoro(str(paths["onnx"]), str(paths["voices_npz"]), vocab_config=str(paths["config"]))
     text = "Bugün hava çok güzel, parka gidelim mi?"
     audio, rate = tts.create(phonemize(text).phonemes, loaded.default_voice, is_phonemes=True)
-    heard = load_asr().transcribe(np.asarray(audio, np.float32), rate)
+    heard = whisper.transcribe(np.asarray(audio, np.float32), rate)
     print(f"\nkokoro-onnx on the sesli export heard: {heard!r}, CER {cer(text, heard):.3f}")
     # Measured: CER 0.189 ("Bu cin hava çok jüzel, parka cideliğim mi?"); random weights give ~1.
     assert cer(text, heard) < 0.35, heard
 
 
 @pytest.mark.slow
-def test_sherpa_onnx_speaks_turkish_with_the_real_export(tmp_path):
+def test_sherpa_onnx_speaks_turkish_with_the_real_export(real_export, whisper):
     """sherpa-onnx on the real weights, with sesli's phonemes: Whisper hears Turkish."""
     sherpa_onnx = pytest.importorskip("sherpa_onnx")
     if not hasattr(sherpa_onnx.GenerationConfig(), "phoneme_codepoints"):
         pytest.skip("sherpa-onnx < 2.0: phonemes can only come from its espeak-ng")
-    from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
-    from sesli.packaged import WHISPER_BASE
+    from sesli.eval.metrics import cer
     from sesli.text.g2p import phonemize
 
-    if not WHISPER_BASE.available():
-        pytest.skip("packaged Whisper base not installed")
-    try:
-        loaded = from_pretrained(None)
-    except ModelLoadError as err:
-        pytest.skip(f"no Kokoro-82M weights: {err}")
-    from sesli.eval.asr import load_asr
-    from sesli.eval.metrics import cer
-
-    paths = export_kokoro(loaded, tmp_path, voices=[loaded.default_voice])
+    loaded, paths = real_export
     model = sherpa_onnx.OfflineTtsKokoroModelConfig(
         model=str(paths["onnx"]), voices=str(paths["voices_bin"]), tokens=str(paths["tokens"])
     )
@@ -364,7 +362,7 @@ def test_sherpa_onnx_speaks_turkish_with_the_real_export(tmp_path):
     gen.sid, gen.speed = 0, 1.0
     gen.phoneme_codepoints = [[ord(c) for c in phonemes]]
     audio = np.asarray(tts.generate("", gen).samples, dtype=np.float32)
-    heard = load_asr().transcribe(audio, tts.sample_rate)
+    heard = whisper.transcribe(audio, tts.sample_rate)
     print(f"\nsherpa-onnx on the sesli export heard: {heard!r}, CER {cer(text, heard):.3f}")
     # Measured: CER 0.108 ("Bu cin hava çok jüzel parka gidelim mi?"); random weights give ~1.
     assert cer(text, heard) < 0.35, heard

@@ -336,9 +336,9 @@ def cached_export(source: Any = None, *, dtype: str = "fp32", cache: str | Path 
         The graph's path and notes on how the weights were found and whether it was exported now.
     """
     import hashlib
-    import os
 
     from sesli.inference.registry import load_torch_kokoro
+    from sesli.packaged import cache_root
 
     loaded = load_torch_kokoro(source, **load_options)
     try:
@@ -346,11 +346,7 @@ def cached_export(source: Any = None, *, dtype: str = "fp32", cache: str | Path 
     except OSError:
         stamp = ""
     key = hashlib.sha1(f"{loaded.source}|{stamp}|{dtype}".encode()).hexdigest()[:16]
-    root = (
-        Path(cache)
-        if cache
-        else Path(os.environ.get("SESLI_CACHE", Path.home() / ".cache" / "sesli")) / "onnx"
-    )
+    root = Path(cache) if cache else cache_root() / "onnx"
     folder = root / key
     graph = folder / f"{MODEL_STEM}-{dtype}.onnx"
     notes = list(loaded.notes)

@@ -272,7 +272,7 @@ def _busy(err: QueueFull) -> APIError:
 
 def _ready_or_503(fn):
     try:
-        return fn() if fn is not None else None
+        return fn()
     except NotReady as err:
         raise APIError(503, str(err), type="server_error", headers={"Retry-After": "2"}) from None
 
