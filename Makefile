@@ -15,7 +15,7 @@ CLIENT_TEST_PKGS := kokoro-onnx==0.6.1 sherpa-onnx==2.0.1
 PIPER_VENV  ?= .venv-piper
 PIPER_STAMP := $(PIPER_VENV)/.installed
 
-.PHONY: help install system-deps piper-venv demo test lint format bench clean
+.PHONY: help install system-deps piper-venv web-runtime demo test lint format bench clean
 
 help:
 	@echo "make demo   - run the main job (installs what it needs)"
@@ -39,6 +39,12 @@ $(PIPER_STAMP):
 	touch $(PIPER_STAMP)
 
 piper-venv: $(PIPER_STAMP)
+
+# onnxruntime-web (MIT) for the in-browser page and its test: its tarball from the npm registry,
+# checked against a pinned sha512, into $$SESLI_CACHE (a no-op once cached; no node needed).
+web-runtime: $(STAMP)
+	@$(PY) -c "from sesli.serve.webruntime import ort_web_dir; print('onnxruntime-web:', ort_web_dir())" \
+	  || echo "warning: onnxruntime-web could not be fetched; the browser page tests are skipped"
 
 # ffmpeg decodes m4a/opus in `sesli prepare`; espeak-ng voices the demo corpus (optional, GPL,
 # used as an external program only); chromium + its driver run the web page test headless.
@@ -73,7 +79,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
 
-test: $(STAMP) system-deps $(PIPER_STAMP)
+test: $(STAMP) system-deps $(PIPER_STAMP) web-runtime
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/pytest
 

@@ -53,3 +53,31 @@ def packaged_piper_joe(packaged_piper_joe_onnx):
     from sesli.models.vits import load_piper_voice
 
     return load_piper_voice(packaged_piper_joe_onnx)
+
+
+@pytest.fixture(scope="session")
+def real_export(tmp_path_factory):
+    """The real Kokoro-82M and its fp32 export (default voice), made once for the slow tests.
+
+    Returns ``(LoadedKokoro, export_kokoro's paths)``; skips without the weights.
+    """
+    from sesli.export.kokoro import export_kokoro
+    from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
+
+    try:
+        loaded = from_pretrained(None)
+    except ModelLoadError as err:
+        pytest.skip(f"no Kokoro-82M weights: {err}")
+    return loaded, export_kokoro(loaded, tmp_path_factory.mktemp("real-export"), voices=[loaded.default_voice])
+
+
+@pytest.fixture(scope="session")
+def whisper():
+    """The packaged Whisper base ASR (skips when its packages are not installed)."""
+    from sesli.packaged import WHISPER_BASE
+
+    if not WHISPER_BASE.available():
+        pytest.skip("packaged Whisper base not installed")
+    from sesli.eval.asr import load_asr
+
+    return load_asr()

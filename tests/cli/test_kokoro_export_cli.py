@@ -39,3 +39,24 @@ def test_a_run_without_its_base_is_a_clear_error(tmp_path, capsys):
     (run / "adapter_config.json").write_text('{"base_model_name_or_path": "/no/such/base"}')
     assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.startswith("sesli kokoro export:")
+
+
+def test_export_with_the_browser_page(tmp_path, capsys):
+    from sesli.serve.webruntime import WebRuntimeError, ort_web_dir
+
+    try:
+        ort_web_dir()
+    except WebRuntimeError as err:
+        pytest.skip(str(err))
+    words = tmp_path / "words.txt"
+    words.write_text("Zzgrokluk ve Kıvılcımlandıramadıklarımız.\n", encoding="utf-8")
+    out = tmp_path / "site"
+    assert main(["export", "debug", "--out", str(out), "--dtype", "int8", "--web", "--words", str(words)]) == 0
+    assert "sesli serve --browser" in capsys.readouterr().out
+    import json
+
+    site = json.loads((out / "site.json").read_text())
+    assert site["graphs"] == {"int8": "kokoro-tr-int8.onnx"}
+    lexicon = json.loads((out / "lexicon.json").read_text())["words"]
+    assert "zzgrokluk" in lexicon and "kıvılcımlandıramadıklarımız" in lexicon and "merhaba" in lexicon
+    assert (out / "index.html").is_file() and (out / "ort" / "ort-wasm-simd-threaded.wasm").is_file()

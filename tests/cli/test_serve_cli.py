@@ -74,3 +74,26 @@ def test_sesli_serve_without_a_model_speaks_turkish_with_the_real_weights(tmp_pa
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_browser_flag_exports_the_model_and_mounts_its_page(tmp_path, monkeypatch):
+    """``sesli serve --model debug --browser``: the debug model exported into the cache, its page
+    built there and served at /browser/ (the page itself is tested in tests/serve)."""
+    from sesli.cli.serve import build
+    from sesli.serve.webruntime import WebRuntimeError, ort_web_dir
+    from sesli.testing.server import live_server
+
+    try:
+        runtime = ort_web_dir()
+    except WebRuntimeError as err:
+        pytest.skip(str(err))
+    monkeypatch.setenv("SESLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SESLI_ORT_WEB", str(runtime))
+    app, _ = build(_parser().parse_args(["--model", "debug", "--browser"]))
+    with live_server(app) as url:
+        page = httpx.get(f"{url}/browser/")
+        site = httpx.get(f"{url}/browser/site.json").json()
+        graph = httpx.head(f"{url}/browser/{site['graphs']['fp32']}")
+    assert page.status_code == 200 and "g2p.js" in page.text
+    assert site["voices"] == ["debug"] and graph.status_code == 200
+    assert list((tmp_path / "cache" / "onnx").glob("*/lexicon.json"))

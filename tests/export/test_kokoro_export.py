@@ -268,27 +268,7 @@ def test_errors(debug, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-@pytest.fixture(scope="module")
-def real_export(tmp_path_factory):
-    """The real Kokoro-82M and its fp32 export, made once for the slow tests below."""
-    from sesli.models.kokoro.loading import ModelLoadError, from_pretrained
-
-    try:
-        loaded = from_pretrained(None)
-    except ModelLoadError as err:
-        pytest.skip(f"no Kokoro-82M weights: {err}")
-    return loaded, export_kokoro(loaded, tmp_path_factory.mktemp("real-export"), voices=[loaded.default_voice])
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    from sesli.packaged import WHISPER_BASE
-
-    if not WHISPER_BASE.available():
-        pytest.skip("packaged Whisper base not installed")
-    from sesli.eval.asr import load_asr
-
-    return load_asr()
+# real_export and whisper: session fixtures in tests/conftest.py (shared with the browser page test)
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
 import time
@@ -21,16 +20,12 @@ import pytest
 selenium = pytest.importorskip("selenium")
 uvicorn = pytest.importorskip("uvicorn")
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from sesli.serve.app import ServeConfig, create_app  # noqa: E402
 from sesli.serve.service import ServiceConfig, SpeechService  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
 SENTENCE = "Merhaba dünya. Bugün hava çok güzel, değil mi?"
 WORDS = SENTENCE.split()
 
@@ -66,19 +61,9 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium and chromedriver are needed (Debian: apt install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=1200,1000"):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(10)
-    yield driver
-    driver.quit()
+def browser(chrome):
+    chrome.set_script_timeout(10)
+    return chrome
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ sesli kokoro finetune --data PREPARED_DIR --out RUN [--base hexgrad/Kokoro-82M|P
 sesli kokoro align --data PREPARED_DIR [--targets-dir DIR] [--aligner-steps 300] [--rebuild]
 sesli kokoro merge RUN --out DIR [--base PATH]
 sesli kokoro export MODEL_OR_RUN --out DIR [--dtype fp32|fp16|int8] [--voice NAME ...] [--opset 17|20]
+                   [--web [--words FILE]]
 
 Training targets (durations from an aligner trained on the clips, F0, energy) are extracted once,
 into PREPARED_DIR/targets unless --targets-dir says otherwise, and reused while the manifests and
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--dtype", default="fp32", help="fp32 (default), fp16 or int8 weights")
     e.add_argument("--voice", action="append", default=None, help="export only this voice (repeatable)")
     e.add_argument("--opset", type=int, default=17, help="ONNX opset: 17 (default) or 20")
+    e.add_argument("--web", action="store_true",
+                   help="also write the in-browser page (onnxruntime-web, lexicon.json) into --out")  # fmt: skip
+    e.add_argument("--words", default=None,
+                   help="with --web: a text file whose words join the precomputed lexicon")  # fmt: skip
     return p
 
 
@@ -106,6 +112,20 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     for key, path in paths.items():
         print(f"{key:>16}  {path}  ({path.stat().st_size / 1e6:.2f} MB)")
+    if args.web:
+        from sesli.serve.browser import build_site, default_words, words_of
+        from sesli.serve.webruntime import WebRuntimeError
+
+        words = default_words()
+        if args.words:
+            words += words_of(Path(args.words).read_text(encoding="utf-8").splitlines())
+        try:
+            build_site(args.out, words=words)
+        except WebRuntimeError as err:
+            print(f"sesli kokoro export: {err}", file=sys.stderr)
+            return 2
+        print(f"browser page: {args.out}/index.html (serve the folder: sesli serve --browser {args.out}, "
+              f"then open /browser/)")  # fmt: skip
     print(f"kokoro-onnx: Kokoro({str(paths['onnx'])!r}, {str(paths['voices_npz'])!r}, "
           f"vocab_config={str(paths['config'])!r}); sherpa-onnx: the .onnx, voices.bin, tokens.txt")  # fmt: skip
     return 0

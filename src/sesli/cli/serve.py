@@ -3,6 +3,7 @@
 sesli serve                                   # the real Kokoro-82M weights on http://127.0.0.1:8880
 sesli serve --model runs/vits --port 8000     # a VITS voice (sesli run or Piper .onnx)
 sesli serve --wyoming tcp://127.0.0.1:10200   # also a Wyoming server for Home Assistant
+sesli serve --browser                         # also the model running in the browser at /browser/
 SESLI_API_KEY=secret sesli serve --host 0.0.0.0 --cors-origin https://app.example
 
 Then: ``curl -s localhost:8880/v1/audio/speech -H 'content-type: application/json'
@@ -18,6 +19,7 @@ import contextlib
 import ipaddress
 import os
 import sys
+from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=None, help="chunks per model call (default 1 CPU, 8 GPU)"
     )
     p.add_argument("--first-words", type=int, default=None, help="most words in the first chunk")
+    p.add_argument("--browser", nargs="?", const="auto", default=None, metavar="DIR",
+                   help="serve the in-browser page at /browser/: an export made with `sesli kokoro export "
+                        "--web`, or, alone, the model exported (--onnx-dtype) into the cache")  # fmt: skip
     return p
 
 
@@ -92,9 +97,27 @@ def build(args: argparse.Namespace):
         )
     )  # fmt: skip
     config = ServeConfig(
-        api_key=args.api_key, cors_origins=tuple(args.cors_origin), max_input_chars=args.max_input
+        api_key=args.api_key, cors_origins=tuple(args.cors_origin), max_input_chars=args.max_input,
+        browser_dir=_browser_dir(args),
     )
     return create_app(service, config), service
+
+
+def _browser_dir(args: argparse.Namespace) -> Path | None:
+    if args.browser is None:
+        return None
+    from sesli.serve.browser import build_site, is_site
+
+    if args.browser != "auto":
+        return Path(args.browser)
+    from sesli.export.kokoro import cached_export
+
+    graph, notes = cached_export(args.model, dtype=args.onnx_dtype)
+    for note in notes:
+        print(f"sesli serve: browser page: {note}", file=sys.stderr)
+    if not is_site(graph.parent):
+        build_site(graph.parent)
+    return graph.parent
 
 
 async def _run(app, service, args: argparse.Namespace) -> None:

@@ -3,7 +3,8 @@
 Routes: ``POST /v1/audio/speech`` (OpenAI's contract: formats, speed, ``stream_format`` audio or
 sse), ``POST /v1/audio/speech/captioned`` (audio with each word's time, NDJSON when streamed),
 ``GET /v1/models``, ``GET /v1/audio/voices``, ``GET /health`` (answers during synthesis),
-``GET /ready`` (200 after warm-up), ``GET /`` (the web page, a client of this API only).
+``GET /ready`` (200 after warm-up), ``GET /`` (the web page, a client of this API only),
+``/browser/`` (when configured: the exported model running in the browser, no API calls).
 
 Safe by default: the CLI binds 127.0.0.1; with ``api_key`` every ``/v1`` route needs
 ``Authorization: Bearer <key>``; CORS is closed unless origins are configured; bodies over
@@ -46,12 +47,15 @@ class ServeConfig:
         cors_origins: origins allowed to call the API from a browser (empty: none).
         max_input_chars: longest ``input`` (OpenAI's limit is 4096).
         max_body_bytes: largest request body; longer ones get 413 before they are read.
+        browser_dir: a Kokoro export with its browser page (:func:`sesli.serve.browser.build_site`),
+            served at ``/browser/`` (None: no in-browser page).
     """
 
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_input_chars: int = 4096
     max_body_bytes: int = 64 * 1024
+    browser_dir: Path | None = None
 
 
 class BodyLimit:
@@ -262,7 +266,27 @@ def create_app(
         async def page():
             return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    if config.browser_dir is not None:
+        _mount_browser(app, Path(config.browser_dir))
     return app
+
+
+class _Isolated(StaticFiles):
+    """Static files with cross-origin isolation, so onnxruntime-web may use threads."""
+
+    async def get_response(self, path, scope):
+        response = await super().get_response(path, scope)
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+        return response
+
+
+def _mount_browser(app: FastAPI, folder: Path) -> None:
+    from sesli.serve.browser import SiteError, is_site
+
+    if not is_site(folder):
+        raise SiteError(f"{folder} has no browser page: run `sesli kokoro export MODEL --out {folder} --web`")
+    app.mount("/browser", _Isolated(directory=folder, html=True), name="browser")
 
 
 def _busy(err: QueueFull) -> APIError:
