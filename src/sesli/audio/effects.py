@@ -105,13 +105,21 @@ def loudness_normalize(
     return out.astype(np.float32)
 
 
-def highpass(audio: np.ndarray, sr: int, cutoff_hz: float = 48.0, order: int = 5) -> np.ndarray:
-    """Zero-phase Butterworth high-pass (RVC removes rumble below 48 Hz with order 5)."""
-    from scipy.signal import butter, sosfiltfilt
+def highpass(
+    audio: np.ndarray, sr: int, cutoff_hz: float = 48.0, order: int = 5, causal: bool = False
+) -> np.ndarray:
+    """Butterworth high-pass (RVC removes rumble below 48 Hz with order 5).
+
+    Zero-phase (forward-backward) by default; ``causal=True`` filters forward once, as RVC's
+    training pre-processing does with ``lfilter`` (same response, with the filter's phase shift).
+    """
+    from scipy.signal import butter, sosfilt, sosfiltfilt
 
     if cutoff_hz <= 0 or cutoff_hz >= sr / 2:
         raise ValueError(f"cutoff {cutoff_hz} Hz must lie in (0, {sr / 2}) for sr={sr}")
     sos = butter(order, cutoff_hz, btype="highpass", fs=sr, output="sos")
+    if causal:
+        return sosfilt(sos, audio).astype(np.float32)
     if len(audio) <= 3 * (2 * len(sos) + 1):  # too short for filtfilt's padding
         return audio.astype(np.float32, copy=True)
     return sosfiltfilt(sos, audio).astype(np.float32)

@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "say": ("sesli.cli.say", "synthesise Turkish speech to a WAV file"),
     "kokoro": ("sesli.cli.kokoro", "Kokoro-82M: LoRA fine-tuning, merge"),
     "vits": ("sesli.cli.vits", "VITS (Piper-style) voices: train"),
+    "vc": ("sesli.cli.vc", "voice conversion (RVC-style): prepare, extract, train, index, convert, export, info"),
     "eval": ("sesli.cli.eval", "evaluate a TTS run on a held-out manifest"),
     "serve": ("sesli.cli.serve", "OpenAI-compatible speech API, web page, Wyoming (Home Assistant)"),
 }

@@ -43,6 +43,22 @@ def upsample_mask(mask: Tensor | None, factor: int, length: int | None = None) -
     return out
 
 
+def segment_starts(lengths: Tensor, frames: int, generator: torch.Generator | None = None) -> Tensor:
+    """Uniform random start frames in ``[0, length - frames]`` per item (VITS's
+    ``rand_slice_segments``; 0 for an item shorter than ``frames``): ``(B,)`` long."""
+    top = (lengths - frames + 1).clamp_min(1)
+    u = torch.rand(lengths.shape[0], generator=generator, device=lengths.device)
+    return (u * top).long()
+
+
+def take_segments(x: Tensor, start: Tensor, frames: int) -> Tensor:
+    """``x (B, C, T)`` -> ``(B, C, frames)`` from each item's ``start`` (zero past the end)."""
+    if x.shape[-1] < frames:
+        x = nn.functional.pad(x, (0, frames - x.shape[-1]))
+    idx = start[:, None, None] + torch.arange(frames, device=x.device)[None, None]  # (B, 1, L)
+    return x.gather(-1, idx.clamp_max(x.shape[-1] - 1).expand(-1, x.shape[1], -1))
+
+
 def masked_instance_norm(x: Tensor, mask: Tensor | None, eps: float = 1e-5) -> Tensor:
     """Instance norm over time with statistics taken on valid steps only.
 

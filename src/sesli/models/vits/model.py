@@ -35,7 +35,7 @@ from sesli.models.vits.duration import DurationPredictor, StochasticDurationPred
 from sesli.models.vits.encoders import PosteriorEncoder, TextEncoder
 from sesli.modules.flows import ResidualCouplingBlock
 from sesli.modules.hifigan import HifiGanGenerator
-from sesli.modules.masking import lengths_to_mask
+from sesli.modules.masking import lengths_to_mask, segment_starts, take_segments
 from sesli.modules.monotonic_align import maximum_path, path_from_durations
 
 
@@ -281,18 +281,10 @@ class VitsModel(nn.Module):
         return maximum_path(ll, id_lengths, spec_lengths).to(z_p.dtype)
 
     def _take(self, x: Tensor, start: Tensor) -> Tensor:
-        """``x (B, C, F)`` -> ``(B, C, L)`` from each item's ``start`` (zero past the end)."""
-        frames = self.config.segment_frames
-        if x.shape[-1] < frames:
-            x = nn.functional.pad(x, (0, frames - x.shape[-1]))
-        idx = start[:, None, None] + torch.arange(frames, device=x.device)[None, None]  # (B, 1, L)
-        return x.gather(-1, idx.clamp_max(x.shape[-1] - 1).expand(-1, x.shape[1], -1))
+        return take_segments(x, start, self.config.segment_frames)
 
     def _slice(self, z: Tensor, lengths: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        frames = self.config.segment_frames
-        top = (lengths.to(z.device) - frames + 1).clamp_min(1)
-        u = torch.rand(z.shape[0], generator=generator, device=z.device)
-        start = (u * top).long()
+        start = segment_starts(lengths.to(z.device), self.config.segment_frames, generator)
         return self._take(z, start), start
 
     # -- inference -----------------------------------------------------------------------------

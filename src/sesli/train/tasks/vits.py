@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from sesli.modules.discriminators import DiscriminatorOutput
 from sesli.train.config import TrainConfig
 from sesli.train.task import Built, StepContext, Task
+from sesli.train.tasks.gan import adversarial_step
 from sesli.train.tasks.vits_data import VitsBatch, VitsTrainError
 
 
@@ -204,12 +205,6 @@ def kl_loss(z_p: Tensor, logs_q: Tensor, m_p: Tensor, logs_p: Tensor, y_mask: Te
     return (kl * y_mask).sum() / y_mask.sum()
 
 
-def _f32(out: DiscriminatorOutput) -> DiscriminatorOutput:
-    return DiscriminatorOutput(
-        [s.float() for s in out.scores], [[f.float() for f in fs] for fs in out.features]
-    )
-
-
 class VitsTask(Task):
     """VITS on a prepared Turkish corpus: generator ``gen``, discriminator ``disc``.
 
@@ -326,28 +321,11 @@ class VitsTask(Task):
         return terms
 
     def train_step(self, batch: VitsBatch, ctx: StepContext) -> dict[str, Tensor]:
-        from sesli.losses.gan import discriminator_loss, feature_matching_loss, generator_loss
-
         batch = batch.to(ctx.device)
         config = ctx.unwrap("gen").config
         out, fake, real, valid = self._forward(batch, ctx.modules["gen"], config)
-        disc = ctx.modules["disc"]
-        d_real, d_fake = _f32(disc(real)), _f32(disc(fake.detach()))
-        loss_d = discriminator_loss(d_real.scores, d_fake.scores)
-        ctx.backward(loss_d)
-        ctx.step("disc")
-        with ctx.frozen("disc"):
-            d_fake, d_real = _f32(disc(fake)), _f32(disc(real))
-            terms = self._reconstruction(out, fake, real, valid)
-            terms["gen"] = generator_loss(d_fake.scores)
-            terms["fm"] = feature_matching_loss(d_real.features, d_fake.features)
-            terms["loss"] = (
-                terms["loss"] + self.cfg.adv_weight * terms["gen"] + self.cfg.fm_weight * terms["fm"]
-            )
-            ctx.backward(terms["loss"])
-        ctx.step("gen")
-        terms["disc"] = loss_d
-        return {k: v.detach() for k, v in terms.items()}
+        return adversarial_step(ctx, fake, real, lambda: self._reconstruction(out, fake, real, valid),
+                                adv_weight=self.cfg.adv_weight, fm_weight=self.cfg.fm_weight)  # fmt: skip
 
     def eval_step(self, batch: VitsBatch, ctx: StepContext) -> dict[str, Tensor]:
         # Fixed draws (posterior sample, SDP noise, slices): validation losses compare across evaluations.
