@@ -93,7 +93,7 @@ def test_browser_flag_exports_the_model_and_mounts_its_page(tmp_path, monkeypatc
     with live_server(app) as url:
         page = httpx.get(f"{url}/browser/")
         site = httpx.get(f"{url}/browser/site.json").json()
-        graph = httpx.head(f"{url}/browser/{site['graphs']['fp32']}")
+        graph = httpx.head(f"{url}/browser/{site['graphs']['int8']}")  # --onnx-dtype's default
     assert page.status_code == 200 and "g2p.js" in page.text
     assert site["voices"] == ["debug"] and graph.status_code == 200
     assert list((tmp_path / "cache" / "onnx").glob("*/lexicon.json"))

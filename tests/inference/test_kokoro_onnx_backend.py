@@ -47,7 +47,7 @@ def test_say_backend_onnx_exports_on_the_way(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SESLI_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "x.wav"
     assert main(["Merhaba.", "--model", "debug", "--backend", "onnx", "-o", str(out)]) == 0
-    assert out.stat().st_size > 1000 and "exported to ONNX (fp32)" in capsys.readouterr().err
+    assert out.stat().st_size > 1000 and "exported to ONNX (int8)" in capsys.readouterr().err  # the default
 
 
 def test_same_phonemes_and_durations_as_torch(onnx_debug):

@@ -71,6 +71,7 @@ from sesli.models.kokoro.config import SAMPLE_RATE
 from sesli.models.kokoro.model import KokoroModel
 
 DTYPES = ("fp32", "fp16", "int8")
+EXPORT_VERSION = 2  # bump when the graphs change (it keys the export cache); 2: int8 keeps conv_post float
 OPSETS = (17, 20)  # 17: upstream kokoro's export and older runtimes; 20: kokoro-onnx v1.0's graph
 MODEL_STEM = "kokoro-tr"
 INPUTS = ["input_ids", "style", "speed"]
@@ -163,11 +164,18 @@ def _source_nodes(proto) -> list[str]:
     ]
 
 
+def _kept_float(proto) -> list[str]:
+    """Nodes int8 leaves in float: the source nodes and ``conv_post``, which writes the spectrum
+    itself (kokoro-onnx's int8 file keeps it float too)."""
+    post = [n.name for n in proto.graph.node if n.name.startswith("/decoder/generator/conv_post/")]
+    return _source_nodes(proto) + post
+
+
 def _to_int8(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    keep = _source_nodes(onnx.load(str(src), load_external_data=False))
+    keep = _kept_float(onnx.load(str(src), load_external_data=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # as kokoro-onnx's int8 file: uint8 conv weights (onnxruntime's fast ConvInteger; int8 ones
@@ -345,7 +353,8 @@ def cached_export(source: Any = None, *, dtype: str = "fp32", cache: str | Path 
         stamp = str(Path(str(loaded.source)).stat().st_mtime_ns)
     except OSError:
         stamp = ""
-    key = hashlib.sha1(f"{loaded.source}|{stamp}|{dtype}".encode()).hexdigest()[:16]
+    # EXPORT_VERSION: a change to how graphs are made must not reuse graphs made before it
+    key = hashlib.sha1(f"{loaded.source}|{stamp}|{dtype}|{EXPORT_VERSION}".encode()).hexdigest()[:16]
     root = Path(cache) if cache else cache_root() / "onnx"
     folder = root / key
     graph = folder / f"{MODEL_STEM}-{dtype}.onnx"
