@@ -48,10 +48,41 @@ def test_names_resolve_from_any_working_directory(tmp_path: Path, monkeypatch: p
     assert config_path("tiny.yaml", "lm") == Path("tiny.yaml")
     with pytest.raises(
         ConfigError,
-        match=r"no config named .huge.: no such file, nor a shipped one \(phoneme_mlm, small, tiny\)",
+        match=r"no config named .huge.: no such file, nor a shipped one \(base, phoneme_mlm, small, tiny\)",
     ):
         config_path("huge", "lm")
     assert "debug/lm" in shipped_configs()
+
+
+@pytest.mark.parametrize("name", shipped_configs("lm"))
+def test_every_shipped_lm_config_builds_and_trains_a_step_at_tiny_width(name: str) -> None:
+    """Each file's recipe (sizes aside) at width 16: the model builds, its loss is finite."""
+    import torch
+
+    from sesli.train.config import load_config
+    from sesli.train.tasks.lm import LMRunConfig, build_model
+
+    cfg = load_config(LMRunConfig, config_path(name, "lm"), ["model.d_model=16", "model.n_heads=2"])
+    assert cfg.train.warmup_steps > 0 and cfg.train.save_best
+    model = build_model(cfg, vocab_size=257)
+    ids = torch.randint(0, 257, (2, 8))
+    loss = model(ids, ids).loss
+    loss.backward()
+    assert loss.isfinite() and model.max_seq_len == cfg.data.seq_len
+
+
+def test_base_is_gpt2_small_sized() -> None:
+    import torch
+
+    from sesli.train.config import load_config
+    from sesli.train.tasks.lm import LMRunConfig, build_model
+
+    cfg = load_config(LMRunConfig, config_path("base", "lm"))
+    m = cfg.model
+    assert (m.n_layers, m.n_heads, m.d_model, cfg.data.seq_len) == (12, 12, 768, 1024)
+    with torch.device("meta"):  # shapes only: no 124 M-parameter init in a test
+        model = build_model(cfg, vocab_size=50257)  # GPT-2's vocabulary: GPT-2 small's 124 M parameters
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 124.4
 
 
 def test_the_wheel_ships_every_yaml(tmp_path: Path) -> None:

@@ -172,7 +172,7 @@ def test_page_g2p_matches_python(page):
     # every word of these sentences is in the default lexicon; what differs is the normaliser's
     # work (abbreviations spelled out, casing of acronyms), which the page does not do
     assert all(n == 0 for _, n in got)
-    assert same / len(sample) >= 0.97, same / len(sample)
+    assert same / len(sample) >= 0.99, same / len(sample)  # measured: 400 of 400
     rules = page.execute_script("return window.sesli.g2p('zzgrok kelimesizlikler').words")
     assert [w["source"] for w in rules] == ["rules", "rules"]
 

@@ -89,5 +89,9 @@ def test_sigkill_then_sigterm_then_resume_equals_uninterrupted(lm_data: Path, tm
     # metrics.csv holds each (step, key) once, and the same values as the uninterrupted run
     rows = [(s, k) for s, _, k, _ in read_metrics(run / "metrics.csv")]
     assert len(rows) == len(set(rows))
-    ref_rows = {(s, k): v for s, _, k, v in read_metrics(ref / "metrics.csv")}
-    assert {(s, k): v for s, _, k, v in read_metrics(run / "metrics.csv")} == ref_rows
+
+    # (but the timings, perf/tokens_per_s and perf/mfu, which no two runs share)
+    def values(r: Path) -> dict[tuple[int, str], float]:
+        return {(s, k): v for s, _, k, v in read_metrics(r / "metrics.csv") if not k.startswith("perf/")}
+
+    assert values(run) == values(ref)

@@ -93,7 +93,8 @@ def test_extract_resumes_and_redoes_what_changed(extracted_src, tmp_path):
     after = _mtimes(exp)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed == {f"3_feature768/{stem}.npy"}
-    assert np.array_equal(np.load(exp.feature_dir / f"{stem}.npy"), old)  # fixed seed: same features
+    # fixed seed: the same features (to float32 rounding: torch's thread count may differ between runs)
+    np.testing.assert_allclose(np.load(exp.feature_dir / f"{stem}.npy"), old, rtol=1e-4, atol=1e-4)
 
     # Another f0 method: every pitch file is redone, the content features are kept.
     exp.record("train", {}, {})

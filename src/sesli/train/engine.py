@@ -35,7 +35,10 @@ simply left out of the optimizers (``make_optimizer`` skips ``requires_grad=Fals
 gradient is cleared after each step; within an accumulation group, compute G's loss under
 ``with ctx.frozen("disc"):`` so it leaves no gradient on D. A task that
 must write extra artifacts when a new best model is saved overrides ``on_best(run_dir, ctx)``.
-A ``train_step`` may return ``"tokens"`` (a count), which the progress bar shows as tokens/s.
+A ``train_step`` may return ``"tokens"`` and ``"flops"`` (counts for its batch): the progress line
+and ``metrics.csv`` then show ``perf/tokens_per_s`` (all processes together) and ``perf/mfu``, the
+FLOP/s of one process over its device's peak (``sesli.train.throughput``; an estimate). Both are
+timings, so they differ between a resumed run and an uninterrupted one; every other value matches.
 ``ctx.global_step`` is the number of optimizer steps done; ``ctx.step(name)`` is the method.
 
 The training DataLoader's sampler must be seeded per epoch (``EpochSampler``, or anything with
@@ -203,7 +206,8 @@ class Engine:
         self._signal: int | None = None
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
-        self._tokens = 0.0
+        self._tokens = self._flops = 0.0
+        self._peak: float | None = None
         self._t0 = time.perf_counter()
 
     # ---- setup ---------------------------------------------------------------------------------
@@ -404,6 +408,9 @@ class Engine:
             if k == "tokens":
                 self._tokens += float(v)
                 continue
+            if k == "flops":
+                self._flops += float(v)
+                continue
             v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
             self._sums[k] = self._sums[k] + v if k in self._sums else v
         self._count += 1
@@ -459,6 +466,10 @@ class Engine:
         eta = f", ETA {_hms(rate * (total - step))}" if total else ""
         loss = values.get("train/loss")
         loss_txt = f" loss {loss:.4g}" if loss is not None else ""
+        if "perf/tokens_per_s" in values:
+            loss_txt += f", {values['perf/tokens_per_s']:.0f} tok/s"
+        if "perf/mfu" in values:
+            loss_txt += f", MFU {values['perf/mfu']:.1%}"
         print(f"step {step}/{total or '?'}{loss_txt}, {rate:.2f} s/step{eta}", file=sys.stderr, flush=True)
 
     def _flush_train_logs(self, bar: tqdm) -> None:
@@ -470,15 +481,34 @@ class Engine:
         sched = next(iter(self.built.schedulers.values()), None)
         if sched is not None:
             values["lr"] = sched.get_last_lr()[0]
+        if self._flops and self._peak is None:  # once; a CPU's peak is measured (0.1 s), uncharged
+            from sesli.train.throughput import peak_flops
+
+            t = time.perf_counter()
+            self._peak = peak_flops(self.acc.device) or 0.0
+            self._t0 += time.perf_counter() - t
         now = time.perf_counter()
         postfix = {k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k in ("train/loss", "lr")}
-        if self._tokens:
-            postfix["tok/s"] = f"{self._tokens / max(now - self._t0, 1e-9):.0f}"
+        values.update(self._throughput(now - self._t0))
+        if "perf/tokens_per_s" in values:
+            postfix["tok/s"] = f"{values['perf/tokens_per_s']:.0f}"
+        if "perf/mfu" in values:
+            postfix["mfu"] = f"{values['perf/mfu']:.1%}"
         bar.set_postfix(postfix, refresh=False)
         if self._plain_progress:
             self._plain_line(values)
         self.log.log(self.ctx.global_step, self.epoch, values)
-        self._sums, self._count, self._tokens, self._t0 = {}, 0, 0.0, now
+        self._sums, self._count, self._tokens, self._flops, self._t0 = {}, 0, 0.0, 0.0, now
+
+    def _throughput(self, seconds: float) -> dict[str, float]:
+        """``perf/tokens_per_s`` (all processes) and ``perf/mfu`` (per device) over ``seconds``."""
+        out: dict[str, float] = {}
+        seconds = max(seconds, 1e-9)
+        if self._tokens:
+            out["perf/tokens_per_s"] = self._tokens * self.acc.num_processes / seconds
+        if self._flops and self._peak:
+            out["perf/mfu"] = self._flops / seconds / self._peak
+        return out
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -591,7 +621,9 @@ class Engine:
         self.ctx.global_step, self.epoch, self.consumed = s["step"], s["epoch"], s["consumed"]
         self.best, self.best_step, self.bad_evals = s["best"], s["best_step"], s["bad_evals"]
         pending = s["pending_logs"]
-        self._sums, self._count, self._tokens = dict(pending["sums"]), pending["count"], pending["tokens"]
+        # tokens (and FLOPs) counted before the kill were timed by the killed process: not restored,
+        # so the first rate after a resume covers only what this process did
+        self._sums, self._count = dict(pending["sums"]), pending["count"]
         ckpt.set_rng_state(s["rng"])
         self.last_ckpt = latest
         return self.ctx.global_step
