@@ -42,7 +42,7 @@ from sesli.fileio import atomic_path
 from sesli.models.vc.config import VcConfig, VcConfigError
 from sesli.models.vc.model import VcModel
 from sesli.modules.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
-from sesli.modules.weight_norm import unfuse_weight_norm
+from sesli.modules.weight_norm import fit_state
 
 RVC_PERIODS = (2, 3, 5, 7, 11, 17, 23, 37)  # MultiPeriodDiscriminatorV2
 _RATE_NAMES = {"32k": 32000, "40k": 40000, "48k": 48000}
@@ -208,26 +208,9 @@ def load_generator_state(
         RvcFormatError: shape mismatches, unexpected keys, or missing keys outside ``allow_missing``.
     """
     state = {k.replace(_PARAM_G, ".weight_g").replace(_PARAM_V, ".weight_v"): v for k, v in state.items()}
-    own = model.state_dict()
-    unfuse_weight_norm(state, set(own))
-    wrong = [
-        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and v.shape != own[k].shape
-    ]
-    extra = [k for k in state if k not in own]
-    missing = [k for k in own if k not in state]
-    fatal = [k for k in missing if not k.startswith(allow_missing)]
-    if wrong or extra or fatal:
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatches (file vs model), e.g. {wrong[:3]}")
-        if fatal:
-            parts.append(f"{len(fatal)} weights missing, e.g. {fatal[:3]}")
-        if extra:
-            parts.append(f"{len(extra)} unexpected weights, e.g. {extra[:3]}")
-        raise RvcFormatError("the RVC weights do not fit this model: " + "; ".join(parts))
-    model.load_state_dict(state, strict=False)
+    missing, problems = fit_state(model, state, allow_missing)
+    if problems:
+        raise RvcFormatError("the RVC weights do not fit this model: " + problems)
     return missing
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from sesli.models.vits.config import VitsConfig, VitsConfigError, preset
 from sesli.models.vits.model import VitsModel
-from sesli.modules.weight_norm import unfuse_weight_norm
+from sesli.modules.weight_norm import fit_state, unfuse_weight_norm
 
 
 class VitsLoadError(RuntimeError):
@@ -187,27 +187,9 @@ def load_state(
     Raises:
         VitsLoadError: shape mismatches, unexpected keys, or missing keys outside ``allow_missing``.
     """
-    state = dict(state)
-    own = model.state_dict()
-    unfuse_weight_norm(state, set(own))
-    wrong = [
-        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and v.shape != own[k].shape
-    ]
-    extra = [k for k in state if k not in own]
-    missing = [k for k in own if k not in state]
-    fatal_missing = [k for k in missing if not k.startswith(allow_missing)]
-    if wrong or extra or fatal_missing:
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatches (file vs model), e.g. {wrong[:3]}")
-        if fatal_missing:
-            parts.append(f"{len(fatal_missing)} weights missing, e.g. {fatal_missing[:3]}")
-        if extra:
-            parts.append(f"{len(extra)} unexpected weights, e.g. {extra[:3]}")
-        raise VitsLoadError("the weights do not fit this VITS config: " + "; ".join(parts))
-    model.load_state_dict(state, strict=False)
+    missing, problems = fit_state(model, state, allow_missing)
+    if problems:
+        raise VitsLoadError("the weights do not fit this VITS config: " + problems)
     return missing
 
 
