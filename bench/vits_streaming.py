@@ -5,14 +5,16 @@ paragraph of one sentence (no sentence break, so per-sentence streaming waits fo
 deterministic (noise scales 0). Reported: seconds to the first audio and to the last, for
 ``stream(chunk_frames=None)`` (one piece per sentence) and for windows of 32/64/128 latent frames,
 interleaved over repeats, and the largest difference of the joined windows from the one-piece
-audio (the seams). Writes bench/results/vits_streaming.json.
+audio (the seams). The machine's load average at the start and end is recorded (its 2 cores may be
+shared with other jobs). Writes bench/results/vits_streaming.json.
 
-    .venv/bin/python bench/vits_streaming.py [--repeats 3] [--threads 2]
+    OMP_NUM_THREADS=2 .venv/bin/python bench/vits_streaming.py [--repeats 3] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -36,6 +38,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
 
+    load_start = [round(x, 2) for x in os.getloadavg()]
     import torch
 
     from sesli.fileio import write_json
@@ -72,7 +75,13 @@ def main() -> int:
         "audio_s": round(len(full) / synth.sample_rate, 2),
         "rows": rows,
         "repeats": args.repeats,
-        "machine": {"platform": platform.platform(), "torch_threads": args.threads},
+        "machine": {
+            "platform": platform.platform(),
+            "torch_threads": args.threads,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "loadavg_start": load_start,  # 1/5/15-minute load on 2 cores that other jobs may share
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     write_json(RESULTS, result)
     for name, r in rows.items():
