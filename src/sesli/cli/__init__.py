@@ -22,6 +22,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "kokoro": ("sesli.cli.kokoro", "Kokoro-82M: LoRA fine-tuning, merge"),
     "vits": ("sesli.cli.vits", "VITS (Piper-style) voices: train"),
     "vc": ("sesli.cli.vc", "voice conversion (RVC-style): prepare, extract, train, index, convert, export, info"),
+    "sound": (
+        "sesli.cli.sound",
+        "sound generation (VAE, VQ-VAE, VAE-GAN): prepare, train, sample, continue, vary, loop, eval, export",
+    ),
     "eval": ("sesli.cli.eval", "evaluate a TTS run on a held-out manifest"),
     "serve": ("sesli.cli.serve", "OpenAI-compatible speech API, web page, Wyoming (Home Assistant)"),
 }

@@ -11,8 +11,9 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sesli.fileio import atomic_open
 
@@ -35,6 +36,8 @@ class Utterance:
         normalized_text: spoken-form text from the normaliser.
         phonemes: G2P output.
         source: where it came from (file path, or dataset:split:index), plus ``#k`` for slices.
+        labels: free-form tags from the source (sound data: ``label``, NSynth's ``pitch``,
+            ``velocity``, ...); ``{}`` for speech and for manifests written before labels existed.
     """
 
     id: str
@@ -46,6 +49,7 @@ class Utterance:
     normalized_text: str = ""
     phonemes: str = ""
     source: str = ""
+    labels: dict[str, Any] = field(default_factory=dict)
 
     def resolve_audio(self, root: str | os.PathLike) -> Path:
         """Absolute audio path, with relative paths taken from ``root`` (the manifest's folder)."""
@@ -76,7 +80,11 @@ def _read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
 
 def _from_dict(cls: type, obj: dict, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
-    required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+    required = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     missing = required - obj.keys()
     if missing:
         raise ManifestError(f"{where}: missing field(s) {sorted(missing)}")

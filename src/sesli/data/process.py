@@ -6,6 +6,11 @@
 
 Word counts are taken on the **normalised** text (numbers spelled out, as they will be spoken), and
 a word is a token holding at least one letter or digit, so "5 kedi." has two words.
+
+An item with a ``crop`` (start, duration in seconds) is decoded only over that span: libsndfile
+seeks to it (``soundfile.read(start=, stop=)``), so a 4 s crop of a 20-minute recording reads 4 s;
+formats it cannot seek (ffmpeg's) are decoded whole and sliced. The item's ``labels`` are copied
+into every utterance it yields.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import soundfile as sf
 
 from sesli.audio import effects
 from sesli.audio.io import AudioDecodeError, load_audio, resample, save_wav, to_int16
@@ -101,6 +107,8 @@ def count_words(text: str) -> int:
 
 
 def _source_error(message: str) -> _Reject:
+    if message.startswith("missing audio"):
+        return _Reject("missing audio", message)
     if message.startswith("missing transcript"):
         return _Reject("missing transcript", message)
     return _Reject("bad transcript" if "transcript" in message else "bad source entry", message)
@@ -126,14 +134,49 @@ def _text(item: SourceItem, cfg: ProcessConfig) -> tuple[str, str, str]:
     return item.text, result.normalized, result.phonemes
 
 
+def _span(n: int, sr: int, crop: tuple[float, float]) -> tuple[int, int]:
+    """Sample range ``[start, stop)`` of a crop in a clip of ``n`` samples, or raise _Reject."""
+    start = int(round(crop[0] * sr))
+    stop = min(n, start + int(round(crop[1] * sr)))
+    if crop[1] <= 0 or start < 0 or start >= stop:
+        raise _Reject(
+            "bad crop", f"crop {crop[0]:.3f}+{crop[1]:.3f} s lies outside the clip ({n / sr:.3f} s)"
+        )
+    return start, stop
+
+
+def _read_crop(path: str, crop: tuple[float, float]) -> tuple[np.ndarray, int] | None:
+    """Mono float32 samples of ``crop`` read straight from the file, or None if libsndfile cannot."""
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    start, stop = _span(info.frames, info.samplerate, crop)
+    audio, sr = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+    return audio.mean(axis=1), int(sr)
+
+
+def _load(item: SourceItem) -> tuple[np.ndarray, int]:
+    """The item's mono audio at its own rate (only its crop, when it has one)."""
+    if isinstance(item.audio, str) and item.crop is not None and Path(item.audio).is_file():
+        read = _read_crop(item.audio, item.crop)
+        if read is not None:
+            return read
+    if isinstance(item.audio, tuple):
+        audio, sr = np.asarray(item.audio[0], dtype=np.float32), int(item.audio[1])
+        audio = audio.mean(axis=1) if audio.ndim == 2 else audio
+    else:
+        audio, sr = load_audio(item.audio, None, mono=True)
+    if item.crop is not None:
+        start, stop = _span(len(audio), sr, item.crop)
+        audio = audio[start:stop]
+    return audio, sr
+
+
 def _decode(item: SourceItem, cfg: ProcessConfig) -> np.ndarray:
     """Decoded, checked, resampled mono audio at ``cfg.sample_rate``."""
     try:
-        if isinstance(item.audio, tuple):
-            audio, sr = np.asarray(item.audio[0], dtype=np.float32), int(item.audio[1])
-            audio = audio.mean(axis=1) if audio.ndim == 2 else audio
-        else:
-            audio, sr = load_audio(item.audio, None, mono=True)
+        audio, sr = _load(item)
     except AudioDecodeError as err:
         raise _Reject("decode error", str(err)) from None
     if audio.size == 0:
@@ -146,7 +189,10 @@ def _decode(item: SourceItem, cfg: ProcessConfig) -> np.ndarray:
         raise _Reject("clipping", f"{clipped:.1%} of samples clipped (> {cfg.max_clipping:.1%})")
     if np.max(np.abs(audio)) > 1.0:  # float files may exceed full scale without clipping
         audio = audio / np.max(np.abs(audio))
-    return resample(audio, sr, cfg.sample_rate)
+    out = resample(audio, sr, cfg.sample_rate)
+    if out.size == 0:  # e.g. one sample at 44.1 kHz is none at 16 kHz
+        raise _Reject("too short", f"{audio.size} sample(s) at {sr} Hz leave none at {cfg.sample_rate} Hz")
+    return out
 
 
 def _finish(audio: np.ndarray, cfg: ProcessConfig) -> np.ndarray:
@@ -204,7 +250,7 @@ def _process(item: SourceItem, cfg: ProcessConfig, wav_dir: Path, use_text: bool
             continue
         path, digest = _write(pcm, pid, wav_dir, cfg)
         utt = Utterance(pid, path, round(len(pcm) / cfg.sample_rate, 4), cfg.sample_rate, item.speaker,
-                        text, normalized, phonemes, pref)  # fmt: skip
+                        text, normalized, phonemes, pref, dict(item.labels or {}))  # fmt: skip
         result.utterances.append({**asdict(utt), "hash": digest})
     if not result.utterances:
         raise (

@@ -6,6 +6,8 @@
 ``melo``         MeloTTS list: ``path|speaker|language|text``
 ``commonvoice``  Common Voice release: ``validated.tsv`` + ``clips/``
 ``folder``       audio files with same-name ``.txt`` transcripts, or without text
+``nsynth``       NSynth split: ``examples.json`` + ``audio/<note_str>.wav`` (sound; labels)
+``maestro``      MAESTRO v3: ``maestro-v3.0.0.csv`` + ``<year>/*.wav``, random crops (sound)
 ===============  ==========================================================================
 """
 
@@ -46,9 +48,13 @@ def detect_format(source: str | Path) -> str:
     if path.is_file():
         if path.suffix == ".parquet":
             return "hf"
+        if path.name == "examples.json":
+            return "nsynth"
         first = _first_line(path)
         if path.name == "metadata.csv" and "file_name" not in first:
             return "ljspeech"
+        if path.suffix == ".csv" and "audio_filename" in first and "duration" in first:
+            return "maestro"
         if first.count("|") >= 3:
             return "melo"
         if path.suffix == ".tsv":
@@ -62,6 +68,12 @@ def detect_format(source: str | Path) -> str:
         return "hf"
     if any((path / n).is_file() for n in ("dataset_info.json", "dataset_dict.json", "state.json")):
         return "hf"
+    if (path / "examples.json").is_file():
+        return "nsynth"
+    from sesli.data.sources.maestro import find_csv
+
+    if find_csv(path) is not None:
+        return "maestro"
     lists = [p for p in path.glob("*.list") if p.is_file()]
     if len(lists) == 1:
         return "melo"
@@ -77,7 +89,7 @@ def open_source(source: str | Path, fmt: str = "auto", options: SourceOptions | 
         from sesli.data.sources.hf import HFSource
 
         return HFSource(source, options)
-    if fmt in ("ljspeech", "melo", "commonvoice", "folder") and not path.exists():
+    if fmt in ("ljspeech", "melo", "commonvoice", "folder", "nsynth", "maestro") and not path.exists():
         raise DataSourceError(f"{fmt} source: {source} does not exist")
     if fmt == "ljspeech":
         from sesli.data.sources.ljspeech import LJSpeechSource
@@ -102,4 +114,18 @@ def open_source(source: str | Path, fmt: str = "auto", options: SourceOptions | 
         from sesli.data.sources.folder import FolderSource
 
         return FolderSource(path, options.transcripts)
+    if fmt == "nsynth":
+        from sesli.data.sources.nsynth import NSynthSource
+
+        return NSynthSource(path, options)
+    if fmt == "maestro":
+        from sesli.data.sources.maestro import MaestroSource
+
+        return MaestroSource(
+            path,
+            split=options.split,
+            crop_seconds=options.crop_seconds,
+            crops_per_file=options.crops_per_file,
+            seed=options.seed,
+        )
     raise DataSourceError(f"unknown format {fmt!r}; choose auto or one of {', '.join(FORMATS)}")

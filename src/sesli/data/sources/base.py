@@ -11,12 +11,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 # Formats a user can name with --format; "auto" detects one of these.
-FORMATS = ("hf", "ljspeech", "melo", "commonvoice", "folder")
+FORMATS = ("hf", "ljspeech", "melo", "commonvoice", "folder", "nsynth", "maestro")
 
 
 class DataSourceError(RuntimeError):
@@ -34,6 +34,9 @@ class SourceItem:
         text: transcript, or None for data without text (voice conversion, sound).
         speaker: speaker name ("" when the source has none).
         error: set when the item is unusable before decoding (e.g. missing transcript file).
+        labels: tags copied into the utterance (``Utterance.labels``), e.g. ``{"label": "rain"}``.
+        crop: ``(start, duration)`` in seconds: only that span of the file is decoded (random crops
+            of long recordings); None decodes the whole file.
     """
 
     ref: str
@@ -41,6 +44,8 @@ class SourceItem:
     text: str | None
     speaker: str = ""
     error: str | None = None
+    labels: dict[str, Any] | None = None
+    crop: tuple[float, float] | None = None
 
 
 @dataclass
@@ -54,6 +59,14 @@ class SourceOptions:
         speaker_column: HF speaker column (None: client_id/speaker_id/speaker when present).
         streaming: stream a hub dataset instead of downloading it whole.
         transcripts: folder source: require same-name ``.txt`` files (None: only if any exist).
+        families: NSynth: keep only these ``instrument_family_str`` values (None: all).
+        instrument_sources: NSynth: keep only these ``instrument_source_str`` values
+            (``acoustic``, ``electronic``, ``synthetic``; None: all).
+        pitch_range: NSynth: keep MIDI pitches ``lo <= pitch <= hi`` (None: all).
+        qualities: NSynth: keep notes having every one of these ``qualities_str`` (None: all).
+        crop_seconds: MAESTRO: length of each random crop (None: the source's default, 4 s).
+        crops_per_file: MAESTRO: random crops drawn from each recording.
+        seed: MAESTRO: seed of the crop positions (with the file name, so rows may be reordered).
     """
 
     split: str | None = None
@@ -62,6 +75,13 @@ class SourceOptions:
     speaker_column: str | None = None
     streaming: bool = False
     transcripts: bool | None = None
+    families: tuple[str, ...] | None = None
+    instrument_sources: tuple[str, ...] | None = None
+    pitch_range: tuple[int, int] | None = None
+    qualities: tuple[str, ...] | None = None
+    crop_seconds: float | None = None
+    crops_per_file: int = 4
+    seed: int = 0
 
 
 class Source(Protocol):
