@@ -96,13 +96,35 @@ def test_generation_verbs_and_eval(sound_run, sound_data, tmp_path, capsys):
         (["train", "{data}", "--out", "{tmp}/r", "--config", "nope"], "nope"),
         (["loop", "{tmp}/missing.wav", "--out", "{tmp}/ue"], "does not exist"),
         (["prepare", "{tmp}/missing", "--out", "{tmp}/d"], "does not exist"),
+        (["loop", "{tone}", "--out", "{tmp}/ue", "--mono", "--binaural", "6"], "stereo"),
+        (["loop", "{tone}", "--out", "{tmp}/ue", "--binaural", "300", "--carrier-hz", "100"], "beat"),
+        (["eval", "{run}", "--data", "{data}", "--out", "{tmp}/e", "--seconds", "0.05", "--samples", "2"], "at least 0.5 s"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, sound_run, sound_data, tmp_path, capsys):
-    argv = [a.format(run=sound_run, tmp=tmp_path, data=sound_data) for a in argv]
+    tone = tmp_path / "tone.wav"
+    sf.write(tone, 0.3 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000).astype(np.float32), 16000)
+    argv = [a.format(run=sound_run, tmp=tmp_path, data=sound_data, tone=tone) for a in argv]
     assert main(["sound", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_long_recording_becomes_pieces_not_a_reject(tmp_path, capsys):
+    rain = tmp_path / "raw" / "rain"
+    rain.mkdir(parents=True)
+    noise = np.random.default_rng(0).normal(0, 0.1, 16000 * 75).astype(np.float32)  # 75 s
+    sf.write(rain / "long.wav", noise, 16000)
+    assert main(["sound", "prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "d"), "--no-progress",
+                 "--val-split", "0"]) == 0  # fmt: skip
+    from sesli.data.manifest import read_split
+
+    pieces = read_split(tmp_path / "d", "train")
+    assert sorted(round(u.duration, 2) for u in pieces) == [5.0] + [10.0] * 7
+    assert not (tmp_path / "d" / "rejects.jsonl").read_text().strip()
+    assert main(["sound", "prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "d0"), "--no-progress",
+                 "--piece-seconds", "0"]) == 0  # fmt: skip
+    assert "too long" in capsys.readouterr().out
 
 
 def test_loop_of_silence_is_a_clear_error(tmp_path, capsys):

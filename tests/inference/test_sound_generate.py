@@ -39,6 +39,8 @@ def test_sample_length_seed_and_label(gen):
     np.testing.assert_array_equal(a[0].audio, b[0].audio)  # same seed, same sound
     assert not np.allclose(a[0].audio, c[0].audio)
     assert not np.allclose(a[0].audio, a[1].audio)  # two draws of one call differ
+    assert [x.seed for x in a] == [3, 4]
+    np.testing.assert_array_equal(c[0].audio, a[1].audio)  # clip k is seed + k, alone or not
     assert np.isfinite(a[0].audio).all() and np.abs(a[0].audio).max() <= 1.0
 
 
@@ -47,8 +49,12 @@ def test_zero_temperature_prior_is_deterministic_across_seeds(gen):
     a = gen.sample("drone", 1.0, temperature=0.0, seed=1)[0].audio
     b = gen.sample("drone", 1.0, temperature=0.0, seed=1)[0].audio
     np.testing.assert_array_equal(a, b)
-    z1 = gen.prior.sample(gen.label_ids("drone", 1), 8, temperature=0.0, generator=torch.Generator().manual_seed(1))
-    z2 = gen.prior.sample(gen.label_ids("drone", 1), 8, temperature=0.0, generator=torch.Generator().manual_seed(2))
+    z1 = gen.prior.sample(
+        gen.label_ids("drone", 1), 8, temperature=0.0, generator=torch.Generator().manual_seed(1)
+    )
+    z2 = gen.prior.sample(
+        gen.label_ids("drone", 1), 8, temperature=0.0, generator=torch.Generator().manual_seed(2)
+    )
     torch.testing.assert_close(z1, z2)
 
 
@@ -72,9 +78,13 @@ def test_interpolation_ends_are_the_two_reconstructions(gen, sound_data):
     eb, _ = gen.encode(b)
     t = min(ea.mean.shape[-1], eb.mean.shape[-1])
     n = len(clips[0].audio)
-    # batch of 3 against batch of 1: float rounding, grown by Griffin-Lim iterations
-    np.testing.assert_allclose(clips[0].audio, gen.render(ea.mean[..., :t], None, seed=0)[0][:n], atol=2e-3)
-    np.testing.assert_allclose(clips[-1].audio, gen.render(eb.mean[..., :t], None, seed=0)[0][:n], atol=2e-3)
+    from sesli.eval.sound_metrics import multi_resolution_stft_distance as mrstft
+
+    # the same sounds (a batch of 3 against a batch of 1 rounds differently, and Griffin-Lim's
+    # iterations grow that, so compare spectra; two different clips are ~1 apart here)
+    assert mrstft(clips[0].audio, gen.render(ea.mean[..., :t], None, seed=0)[0][:n]) < 0.02
+    assert mrstft(clips[-1].audio, gen.render(eb.mean[..., :t], None, seed=0)[0][:n]) < 0.02
+    assert mrstft(clips[0].audio, clips[-1].audio) > 0.2
 
 
 def test_vary_zero_amount_is_the_reconstruction_and_more_moves_further(gen, clip):
@@ -83,15 +93,23 @@ def test_vary_zero_amount_is_the_reconstruction_and_more_moves_further(gen, clip
     np.testing.assert_allclose(same[0].audio, same[1].audio, atol=1e-6)
     enc, _ = gen.encode(audio, sr)
     base = torch.from_numpy(gen.render(enc.mean, None, seed=0)[0][: len(audio)])
-    far = [float((torch.from_numpy(v.audio) - base).abs().mean()) for v in gen.vary(audio, n=1, amount=2.0, sample_rate=sr)]
-    near = [float((torch.from_numpy(v.audio) - base).abs().mean()) for v in gen.vary(audio, n=1, amount=0.05, sample_rate=sr)]
+    far = [
+        float((torch.from_numpy(v.audio) - base).abs().mean())
+        for v in gen.vary(audio, n=1, amount=2.0, sample_rate=sr)
+    ]
+    near = [
+        float((torch.from_numpy(v.audio) - base).abs().mean())
+        for v in gen.vary(audio, n=1, amount=0.05, sample_rate=sr)
+    ]
     assert far[0] > near[0]
 
 
 def test_continue_keeps_the_clip_and_adds_seconds(gen, clip):
     audio, sr = clip
+    audio = audio[:-100]  # not a whole number of latent frames: the partial frame is left out
     out = gen.continue_clip(audio, 1.0, sample_rate=sr, label="rain", seed=0)
-    assert len(out.audio) == len(audio) + 16000
+    spf = gen.config.samples_per_frame
+    assert len(out.audio) == len(audio) // spf * spf + 16000
     assert out.how == "continue"
 
 
@@ -121,3 +139,12 @@ def test_clip_resampled_from_another_rate(gen, clip):
     at_48k = resample(audio, sr, 48000)
     out = gen.vary(at_48k, n=1, amount=0.0, sample_rate=48000)[0]
     assert out.sample_rate == 16000 and abs(len(out.audio) - len(audio)) <= 1
+
+
+def test_pitch_reaches_a_pitch_conditioned_model():
+    model = SoundModel(preset("vae-wave-tiny", use_pitch=True)).eval()
+    a = SoundGenerator(model, pitch=60).sample(None, 0.5, seed=0)[0]
+    b = SoundGenerator(model, pitch=72).sample(None, 0.5, seed=0)[0]
+    assert not np.allclose(a.audio, b.audio) and a.info["pitch"] == 60
+    with pytest.raises(SoundGenerationError, match="MIDI note"):
+        SoundGenerator(model, pitch=200)

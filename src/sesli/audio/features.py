@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -279,7 +280,11 @@ def griffin_lim(
     win_length = win_length or n_fft
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     with float32_region(device):
-        mag = torch.exp(at_least_float32(log_mag))  # (B, K, F)
+        # |STFT| of full-scale audio is at most sum(window) <= win_length: a decoded log-magnitude
+        # above log(win_length) is not audio, and exp() of a wild one would be inf, then NaN
+        mag = torch.exp(
+            at_least_float32(log_mag).nan_to_num(0.0).clamp(max=math.log(win_length))
+        )  # (B, K, F)
         window = torch.hann_window(win_length, device=device, dtype=mag.dtype)
         phase = torch.rand(mag.shape, generator=gen, dtype=mag.dtype).to(device) * (2 * torch.pi)
         angles = torch.polar(torch.ones_like(mag), phase)  # (B, K, F) unit complex

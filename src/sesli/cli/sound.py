@@ -60,14 +60,22 @@ COMMANDS: dict[
 }
 
 
+# optional packages a verb may need -> how to get them
+_OPTIONAL = {"pyloudnorm": "sesli[sound]", "onnx": "sesli[export]", "onnxruntime": "sesli[export]"}
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     """The error classes that mean bad input (exit 2), imported only when a verb fails."""
     from sesli.artifacts import ArtifactError
+    from sesli.audio.beats import BeatError
     from sesli.audio.io import AudioDecodeError
     from sesli.audio.loops import LoopError, LoudnessError
+    from sesli.audio.wavchunks import WavChunkError
     from sesli.cli.sound_data import SoundCliError
     from sesli.data.prepare import PrepareError
     from sesli.data.sources import DataSourceError
+    from sesli.eval.sound_metrics import MetricError
+    from sesli.export.ue import UeExportError
     from sesli.inference.sound import SoundGenerationError
     from sesli.models.sound.config import SoundConfigError
     from sesli.models.sound.prior import PriorConfigError, PriorMismatchError
@@ -83,7 +91,8 @@ def _errors() -> tuple[type[BaseException], ...]:
         ArtifactError, AudioDecodeError, LoopError, LoudnessError, PrepareError, DataSourceError,
         SoundGenerationError, SoundConfigError, PriorConfigError, PriorMismatchError, VocoderConfigError,
         VocoderMismatchError, CheckpointError, ConfigError, SoundTrainError, SoundDataError,
-        PriorTrainError, VocoderTrainError, SoundCliError, FileNotFoundError,
+        PriorTrainError, VocoderTrainError, SoundCliError, FileNotFoundError, BeatError, WavChunkError,
+        MetricError, UeExportError,
     )  # fmt: skip
 
 
@@ -100,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(COMMANDS[args.command][1](args) or 0)
+    except ModuleNotFoundError as err:
+        if err.name not in _OPTIONAL:
+            raise
+        print(f"sesli sound {args.command}: {err.name} is not installed: pip install '{_OPTIONAL[err.name]}'",
+              file=sys.stderr)  # fmt: skip
+        return 2
     except KeyboardInterrupt:
         print(
             f"sesli sound {args.command}: interrupted; run the same command again to resume", file=sys.stderr

@@ -13,6 +13,7 @@ sesli sound export RUN --out DIR [--vocoder VOC] [--opset 17]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 
@@ -57,16 +58,19 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
     m.add_argument("--crop-seconds", type=float, default=None, help="random crop length (default 4)")
     m.add_argument("--crops-per-file", type=int, default=4, help="random crops per recording (default 4)")
     m.add_argument("--seed", type=int, default=0, help="seed of crop positions and of the validation split")
-    p.add_argument(
-        "--val-split", type=float, default=0.1, help="fraction held out for validation (default 0.1)"
-    )
+    p.add_argument("--piece-seconds", type=float, default=10.0,
+                   help="recordings over 60 s are cut into pieces this long (default 10; 0: reject them)")  # fmt: skip
+    p.add_argument("--val-split", type=float, default=0.1,
+                   help="fraction held out for validation (default 0.1)")  # fmt: skip
+    p.add_argument("--split-by", choices=["utterance", "speaker"], default="utterance",
+                   help="speaker: hold out whole instruments (NSynth), composers (MAESTRO), sub-folders")  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from sesli.data.sound_prepare import prepare_sound
+    from sesli.data.sound_prepare import SOUND_PROCESS, prepare_sound
     from sesli.data.sources import SourceOptions
 
     if not Path(args.source).exists():
@@ -76,9 +80,14 @@ def run_prepare(args: argparse.Namespace) -> int:
         pitch_range=_pitch_range(args.pitch_range), qualities=_names(args.qualities),
         crop_seconds=args.crop_seconds, crops_per_file=args.crops_per_file, seed=args.seed,
     )  # fmt: skip
+    if args.piece_seconds < 0 or 0 < args.piece_seconds < 0.1:
+        raise SoundCliError(f"--piece-seconds must be 0 (off) or at least 0.1, got {args.piece_seconds}")
+    process = dataclasses.replace(
+        SOUND_PROCESS, sample_rate=args.sample_rate, piece_seconds=args.piece_seconds or None
+    )
     s = prepare_sound(
-        args.source, args.out, fmt=args.format, sample_rate=args.sample_rate, options=options,
-        val_split=args.val_split, seed=args.seed, workers=args.workers, overwrite=args.overwrite,
+        args.source, args.out, fmt=args.format, process=process, options=options,
+        val_split=args.val_split, seed=args.seed, split_by=args.split_by, workers=args.workers, overwrite=args.overwrite,
         progress=not args.no_progress,
     )  # fmt: skip
     kept, secs = s.kept, sum(s.seconds.values())

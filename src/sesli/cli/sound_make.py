@@ -28,6 +28,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="spectrogram models: a `sesli sound train --vocoder` run, or griffin-lim (default)")  # fmt: skip
     p.add_argument("--gl-iters", type=int, default=32, help="Griffin-Lim iterations (default 32)")
     p.add_argument("--label", default=None, help="the label to condition on (see `--label list`)")
+    p.add_argument(
+        "--pitch", type=int, default=None, help="MIDI pitch, for a pitch-conditioned model (NSynth)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (the same seed, the same sound)")
 
 
@@ -36,7 +39,9 @@ def _generator(args: argparse.Namespace) -> Any:
     from sesli.inference.sound import SoundGenerator
 
     prior = False if args.no_prior else args.prior
-    gen = SoundGenerator.load(args.model, prior=prior, vocoder=args.vocoder, gl_iters=args.gl_iters)
+    gen = SoundGenerator.load(
+        args.model, prior=prior, vocoder=args.vocoder, gl_iters=args.gl_iters, pitch=args.pitch
+    )
     if args.label == "list":
         print("\n".join(gen.labels) or "(the model has no labels)")
         return None

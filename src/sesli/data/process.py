@@ -51,6 +51,9 @@ class ProcessConfig:
         slice: cut long recordings on silence and into 3.7 s windows (voice conversion); text is
             not used then.
         use_text: run the text front-end; False keeps empty text (voice conversion, sound).
+        piece_seconds: sound: a recording longer than ``max_duration`` is cut into consecutive
+            pieces of this length (the last one keeps the remainder) instead of being rejected as
+            too long; None rejects it.
     """
 
     sample_rate: int = 24000
@@ -68,9 +71,13 @@ class ProcessConfig:
     reject_unknown: bool = True
     slice: bool = False
     use_text: bool = True
+    piece_seconds: float | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["piece_seconds"] is None:  # absent from folders prepared before it existed: they still resume
+            del d["piece_seconds"]
+        return d
 
 
 @dataclass
@@ -237,6 +244,9 @@ def _process(item: SourceItem, cfg: ProcessConfig, wav_dir: Path, use_text: bool
         ]
         if not pieces:
             raise _Reject("near-silent", "no sound above -42 dBFS to slice")
+        ids = [(f"{uid}_{k:04d}", f"{item.ref}#{k}") for k in range(len(pieces))]
+    elif cfg.piece_seconds and len(audio) > cfg.max_duration * cfg.sample_rate:
+        pieces = effects.windows(audio, cfg.sample_rate, cfg.piece_seconds, 0.0)
         ids = [(f"{uid}_{k:04d}", f"{item.ref}#{k}") for k in range(len(pieces))]
     else:
         pieces, ids = [audio], [(uid, item.ref)]

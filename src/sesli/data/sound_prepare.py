@@ -2,7 +2,8 @@
 
 :func:`prepare_sound` is :func:`sesli.data.prepare.prepare` with sound defaults
 (:data:`SOUND_PROCESS`): 16 kHz, no text front-end, no silence trimming (a note's attack and a
-texture's start are content), peak normalisation to -1 dBFS, 0.1-60 s clips. The output folder is
+texture's start are content), peak normalisation to -1 dBFS, 0.1-60 s clips; a longer recording (a
+half-hour of rain) is cut into consecutive 10 s pieces rather than rejected. The output folder is
 the same as for speech (``wavs/``, ``train.jsonl``, ``val.jsonl``, ``rejects.jsonl``, the resumable
 journal), and each utterance carries its source's ``labels`` (NSynth family and pitch, MAESTRO
 composer, ...). For a folder source the first sub-folder (``rain/``, ``waves/``) is the speaker,
@@ -47,6 +48,7 @@ SOUND_PROCESS = ProcessConfig(
     reject_unknown=False,
     slice=False,
     use_text=False,
+    piece_seconds=10.0,
 )
 
 

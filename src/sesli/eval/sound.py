@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+MIN_SECONDS = 0.5  # shortest clip or sample the metrics take (2048-point STFT, seam frames)
+
 
 def _clips(data: Path, sample_rate: int, seconds: float, n: int) -> list[tuple[str, str, np.ndarray]]:
     """Up to ``n`` (id, label, audio) held-out clips at ``sample_rate``, cut to ``seconds``."""
@@ -41,9 +43,14 @@ def _clips(data: Path, sample_rate: int, seconds: float, n: int) -> list[tuple[s
     if not utts:
         raise FileNotFoundError(f"{data} holds no prepared clips (val.jsonl / train.jsonl)")
     out = []
-    for u in utts[:n]:
-        audio, _ = load_audio(u.resolve_audio(data), sr=sample_rate)
-        out.append((u.id, clip_label(u), audio[: round(seconds * sample_rate)]))
+    for u in utts:  # clips under MIN_SECONDS are left out: the metrics' longest STFT needs them
+        if len(out) == n:
+            break
+        if u.duration >= MIN_SECONDS:
+            audio, _ = load_audio(u.resolve_audio(data), sr=sample_rate)
+            out.append((u.id, clip_label(u), audio[: round(seconds * sample_rate)]))
+    if not out:
+        raise FileNotFoundError(f"{data}: no clip of at least {MIN_SECONDS} s to evaluate on")
     return out
 
 
@@ -131,6 +138,10 @@ def evaluate_sound(
     from sesli.fileio import write_json
     from sesli.inference.sound import SoundGenerationError, SoundGenerator
 
+    if not seconds >= MIN_SECONDS:
+        raise SoundGenerationError(
+            f"the evaluation needs clips of at least {MIN_SECONDS} s, got --seconds {seconds}"
+        )
     gen = SoundGenerator.load(model, vocoder=vocoder)
     out, sr, c = Path(out), gen.sample_rate, gen.config
     (out / "wavs").mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,8 @@ class SoundGenerator:
             (None: Griffin-Lim).
         gl_iters: Griffin-Lim iterations.
         name: what to call the model in :attr:`SoundClip.info`.
+        pitch: the MIDI pitch every method conditions on (a pitch-conditioned model, e.g. NSynth);
+            None: "unknown" (the row training's label dropout teaches).
     """
 
     def __init__(
@@ -89,8 +91,12 @@ class SoundGenerator:
         vocoder: Any = None,
         gl_iters: int = 32,
         name: str = "",
+        pitch: int | None = None,
     ) -> None:
         self.model, self.prior, self.vocoder, self.gl_iters = model.eval(), prior, vocoder, gl_iters
+        if pitch is not None and not 0 <= int(pitch) < 128:
+            raise SoundGenerationError(f"pitch must be a MIDI note 0..127, got {pitch}")
+        self.pitch = None if pitch is None else int(pitch)
         self.config = model.config
         self.name = name
         if vocoder is not None:
@@ -106,6 +112,7 @@ class SoundGenerator:
         prior: str | Path | bool | None = None,
         vocoder: str | Path | None = None,
         gl_iters: int = 32,
+        pitch: int | None = None,
     ) -> SoundGenerator:
         """Load a run (or its ``model/`` artifact), its prior and a vocoder.
 
@@ -114,6 +121,7 @@ class SoundGenerator:
             prior: a prior artifact; None: the run's ``prior/`` when there is one; False: none.
             vocoder: a vocoder run or artifact, ``"griffin-lim"``, or None (Griffin-Lim).
             gl_iters: Griffin-Lim iterations.
+            pitch: see the class.
 
         Raises:
             SoundLoadError, PriorMismatchError, VocoderMismatchError: what cannot be loaded, or a
@@ -141,7 +149,7 @@ class SoundGenerator:
             vpath = Path(vocoder)
             vpath = vpath / "model" if (vpath / "model" / "model.json").is_file() else vpath
             voc = load_vocoder(vpath, sound_config=model.config)
-        return cls(model, prior=loaded_prior, vocoder=voc, gl_iters=gl_iters, name=str(path))
+        return cls(model, prior=loaded_prior, vocoder=voc, gl_iters=gl_iters, name=str(path), pitch=pitch)
 
     # ---- facts ---------------------------------------------------------------------------------
     @property
@@ -165,6 +173,7 @@ class SoundGenerator:
             "sample_rate": self.sample_rate,
             "prior": self.prior is not None,
             "vocoder": voc,
+            **({"pitch": self.pitch} if self.pitch is not None and c.use_pitch else {}),
         }
 
     def label_ids(self, label: str | None, n: int) -> torch.Tensor | None:
@@ -175,6 +184,12 @@ class SoundGenerator:
             known = ", ".join(self.labels) or "none: the model is unconditional"
             raise SoundGenerationError(f"unknown label {label!r}; the model knows: {known}")
         return torch.full((n,), self.labels.index(label), dtype=torch.long)
+
+    def pitch_ids(self, n: int) -> torch.Tensor | None:
+        """(n,) copies of :attr:`pitch` for a pitch-conditioned model, else None."""
+        if self.pitch is None or not self.config.use_pitch:
+            return None
+        return torch.full((n,), self.pitch, dtype=torch.long)
 
     def frames(self, seconds: float) -> int:
         if not (seconds > 0 and math.isfinite(seconds)):
@@ -209,14 +224,15 @@ class SoundGenerator:
     ):
         """A clip's :class:`~sesli.models.sound.model.Encoded` (batch of one) and its length in samples."""
         x = self._audio_in(audio, sample_rate)
-        return self.model.encode(x, self.label_ids(label, 1)), x.shape[-1]
+        return self.model.encode(x, self.label_ids(label, 1), self.pitch_ids(1)), x.shape[-1]
 
     @torch.no_grad()
     def render(
         self, z: torch.Tensor, labels: torch.Tensor | None, *, codes: bool = False, seed: int = 0
     ) -> np.ndarray:
         """Latents (B, D, T) or codes (B, Q, T) -> audio (B, N) float32, vocoded when needed."""
-        dec = self.model.decode_codes(z, labels) if codes else self.model.decode(z, labels)
+        pitch = self.pitch_ids(z.shape[0])
+        dec = self.model.decode_codes(z, labels, pitch) if codes else self.model.decode(z, labels, pitch)
         if dec.audio is not None:
             return dec.audio[:, 0].float().clamp(-1.0, 1.0).cpu().numpy()
         return self.render_log_mag(dec.log_mag, seed=seed)
@@ -266,31 +282,37 @@ class SoundGenerator:
         temperature: float = 1.0,
         seed: int = 0,
     ) -> list[SoundClip]:
-        """``n`` new sounds of ``seconds`` for ``label`` (see the module docstring).
+        """``n`` new sounds of ``seconds`` for ``label`` (see the module docstring), seeds ``seed``,
+        ``seed + 1``, ... (each clip's own seed is in :attr:`SoundClip.seed`).
 
         Raises:
             SoundGenerationError: an unknown label, a bad length, or a VQ-VAE without a prior.
         """
         if temperature < 0:
             raise SoundGenerationError(f"temperature must be >= 0, got {temperature}")
-        frames, labels = self.frames(seconds), self.label_ids(label, n)
-        g = torch.Generator().manual_seed(seed)
+        if n < 1:
+            raise SoundGenerationError(f"n must be at least 1, got {n}")
+        frames, labels = self.frames(seconds), self.label_ids(label, 1)
         c = self.config
         codes = c.family == "vqvae"
-        if self.prior is not None:
-            z = self.prior.sample(labels, frames, temperature=temperature, n=n, generator=g)
-        elif codes:
+        if self.prior is None and codes:
             raise SoundGenerationError(
                 "a VQ-VAE samples through its prior: train one with `sesli sound train --prior RUN`"
             )
-        else:
-            z = temperature * torch.randn(n, c.latent_dim, frames, generator=g)
-        audio = self.render(z, labels, codes=codes, seed=seed)
-        length = round(seconds * self.sample_rate)
-        return [
-            self._clip(a, length, label=label or "", seed=seed, how=f"sample t={temperature:g}")
-            for a in audio
-        ]
+        length, clips = round(seconds * self.sample_rate), []
+        for k in range(n):  # clip k is seed + k: any one of them can be made again on its own
+            g = torch.Generator().manual_seed(seed + k)
+            if self.prior is not None:
+                z = self.prior.sample(
+                    labels, frames, temperature=temperature, n=1, pitch=self.pitch_ids(1), generator=g
+                )
+            else:
+                z = temperature * torch.randn(1, c.latent_dim, frames, generator=g)
+            audio = self.render(z, labels, codes=codes, seed=seed + k)[0]
+            clips.append(
+                self._clip(audio, length, label=label or "", seed=seed + k, how=f"sample t={temperature:g}")
+            )
+        return clips
 
     @torch.no_grad()
     def interpolate(
@@ -314,16 +336,28 @@ class SoundGenerator:
         self, audio: np.ndarray | str | Path, seconds: float, *, sample_rate: int | None = None,
         label: str | None = None, temperature: float = 1.0, seed: int = 0,
     ) -> SoundClip:  # fmt: skip
-        """The clip followed by ``seconds`` of continuation from the prior (the clip re-synthesised)."""
+        """The clip followed by ``seconds`` of continuation from the prior.
+
+        The clip is re-synthesised, cut to whole latent frames (up to ``samples_per_frame - 1``
+        samples shorter), so the continuation follows its last real frame with no gap.
+        """
         if self.prior is None:
             raise SoundGenerationError("continuing a clip needs a prior: `sesli sound train --prior RUN`")
-        enc, n = self.encode(audio, sample_rate, label)
+        x = self._audio_in(audio, sample_rate)
+        spf = self.config.samples_per_frame
+        n = x.shape[-1] // spf * spf  # whole frames only: a padded last frame would decode as a gap
+        enc = self.model.encode(x[..., :n], self.label_ids(label, 1), self.pitch_ids(1))
         codes = self.config.family == "vqvae"
         prompt = enc.vq.codes if codes else enc.mean
         labels = self.label_ids(label, 1)
         g = torch.Generator().manual_seed(seed)
         z = self.prior.sample(
-            labels, self.frames(seconds), temperature=temperature, prompt=prompt, generator=g
+            labels,
+            self.frames(seconds),
+            temperature=temperature,
+            prompt=prompt,
+            pitch=self.pitch_ids(1),
+            generator=g,
         )
         out = self.render(z, labels, codes=codes, seed=seed)[0]
         return self._clip(

@@ -12,11 +12,15 @@ trained by gradients but follows the frames assigned to it as exponential moving
 
 Two habits keep the codebook alive (Dhariwal 2020 "Jukebox", Zeghidour 2021 "SoundStream", as in
 encodec and vector-quantize-pytorch): **k-means init**, k-means++ and a few Lloyd iterations on
-the first training batch, so codes start where the data is; and **dead-code re-seeding**: after each EMA
-update a code whose ``N_k`` fell below ``dead_threshold`` is moved onto a random frame of the
-batch, with ``N_k = dead_threshold`` and ``m_k = threshold * e_k`` so the next update does not
-pull it straight back (encodec resets only ``e``, which the EMA then overwrites). Without it a
-badly started codebook collapses onto the few codes nearest the data (tested).
+the first training batch, so codes start where the data is; and **dead-code re-seeding**: a code
+that no frame chose in the last ``dead_after`` training batches (10) is moved onto a random frame
+of the batch, with ``N_k`` set to the mean count per code (frames / K) and ``m_k = N_k e_k``, so
+the next update does not pull it straight back (encodec resets only ``e``, which the EMA then
+overwrites). The rule counts batches, not an EMA count against a fixed threshold: ``N_k`` scales
+with the frames per batch, and an absolute threshold (encodec's 2) that suits thousands of frames
+marks most of a codebook dead at every step when a batch has a few hundred frames for hundreds
+of codes. Without re-seeding a badly started codebook collapses onto the few codes nearest
+the data (tested).
 
 The codebook updates only in training mode; evaluation and inference leave every buffer alone.
 All random draws use torch's global generator, so a resumed run replays them exactly.
@@ -96,7 +100,7 @@ class VectorQuantizer(nn.Module):
         kmeans_init: initialise the codebook by k-means on the first training batch (else it
             keeps its random normal start).
         reseed: move dead codes onto frames of the batch after each update.
-        dead_threshold: a code whose EMA count ``N_k`` is below this is dead.
+        dead_after: a code no frame chose in this many consecutive training batches is dead.
         kmeans_iters: Lloyd iterations of the initialisation.
         eps: Laplace smoothing of the counts.
     """
@@ -110,7 +114,7 @@ class VectorQuantizer(nn.Module):
         commitment: float = 0.25,
         kmeans_init: bool = True,
         reseed: bool = True,
-        dead_threshold: float = 2.0,
+        dead_after: int = 10,
         kmeans_iters: int = 10,
         eps: float = 1e-5,
     ) -> None:
@@ -122,8 +126,8 @@ class VectorQuantizer(nn.Module):
         self.dim, self.codebook_size = int(dim), int(codebook_size)
         self.decay, self.commitment = float(decay), float(commitment)
         self.kmeans_init, self.reseed = bool(kmeans_init), bool(reseed)
-        self.dead_threshold, self.kmeans_iters, self.eps = (
-            float(dead_threshold),
+        self.dead_after, self.kmeans_iters, self.eps = (
+            max(1, int(dead_after)),
             int(kmeans_iters),
             float(eps),
         )
@@ -132,6 +136,7 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("embed_avg", embed.clone())  # (K, D) m_k
         self.register_buffer("cluster_size", torch.zeros(codebook_size))  # (K,) N_k
         self.register_buffer("initialized", torch.tensor(not kmeans_init))
+        self.register_buffer("idle", torch.zeros(codebook_size))  # (K,) batches since a frame chose k
 
     def forward(self, z: Tensor) -> QuantizedResult:
         """z: (B, D, T) -> the nearest codewords (straight-through), codes (B, 1, T) and statistics."""
@@ -163,7 +168,7 @@ class VectorQuantizer(nn.Module):
         if self.training:
             self._ema_update(flat, codes, counts)
             if self.reseed:
-                reseeded = self._reseed(flat)
+                reseeded = self._reseed(flat, counts)
         commitment = self.commitment * F.mse_loss(z.float(), q.detach().float())
         return _Stage(q, codes.view(b, t), commitment, perplexity, usage, reseeded)
 
@@ -185,15 +190,18 @@ class VectorQuantizer(nn.Module):
         self.embed.copy_(self.embed_avg / smoothed[:, None])
 
     @torch.no_grad()
-    def _reseed(self, flat: Tensor) -> int:
-        dead = self.cluster_size < self.dead_threshold  # (K,)
+    def _reseed(self, flat: Tensor, counts: Tensor) -> int:
+        self.idle.add_(1.0).mul_((counts == 0).float())  # (K,) reset where the code was chosen
+        dead = self.idle >= self.dead_after
         n_dead = int(dead.sum())
         if n_dead == 0:
             return 0
+        mean_count = flat.shape[0] / self.codebook_size
         picks = flat[torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)]  # (n_dead, D)
         self.embed[dead] = picks
-        self.embed_avg[dead] = picks * self.dead_threshold
-        self.cluster_size[dead] = self.dead_threshold
+        self.embed_avg[dead] = picks * mean_count
+        self.cluster_size[dead] = mean_count
+        self.idle[dead] = 0.0
         return n_dead
 
 
@@ -205,7 +213,7 @@ class ResidualVQ(nn.Module):
         codebook_size: K codewords per stage.
         n_quantizers: Q stages (1: a plain VQ).
         **kwargs: the :class:`VectorQuantizer` settings (decay, commitment, kmeans_init, reseed,
-            dead_threshold, ...).
+            dead_after, ...).
     """
 
     def __init__(self, dim: int, codebook_size: int, n_quantizers: int = 1, **kwargs: object) -> None:

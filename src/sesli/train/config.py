@@ -90,6 +90,8 @@ class TrainConfig:
     ema_decay: float | None = None  # e.g. 0.999; None turns EMA off
     mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "auto"
     cpu: bool = False  # force CPU even where an accelerator exists
+    # several GPUs: let DDP accept parameters that get no gradient in a step (a frozen encoder)
+    find_unused_parameters: bool = False
     eval_every: int | None = None  # steps; None validates at the end of each epoch
     early_stopping_patience: int | None = None  # evaluations without improvement; None: never stop
     metric: str = "val/loss"

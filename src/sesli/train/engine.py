@@ -152,9 +152,13 @@ def _accelerator(cfg: TrainConfig) -> Accelerator:
         single = PartialState._shared_state.get("num_processes", 1) == 1
         AcceleratorState._reset_state(reset_partial_state=single)
         GradientState._reset_state()
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if cfg.find_unused_parameters else []
     return Accelerator(
-        cpu=cfg.cpu, mixed_precision=_resolve_precision(cfg), step_scheduler_with_optimizer=False
-    )
+        cpu=cfg.cpu, mixed_precision=_resolve_precision(cfg), step_scheduler_with_optimizer=False,
+        kwargs_handlers=ddp,
+    )  # fmt: skip
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -73,7 +73,7 @@ class SoundConfig:
     ema_decay: float = 0.99
     kmeans_init: bool = True
     reseed: bool = True
-    dead_threshold: float = 2.0
+    dead_after: int = 10  # batches unchosen before a code is re-seeded (modules.quantizer)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (the artifact's training info)
 
     def __post_init__(self) -> None:

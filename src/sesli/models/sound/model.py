@@ -114,7 +114,7 @@ class SoundModel(nn.Module):
                 commitment=c.commitment,
                 kmeans_init=c.kmeans_init,
                 reseed=c.reseed,
-                dead_threshold=c.dead_threshold,
+                dead_after=c.dead_after,
             )
             if c.family == "vqvae"
             else None

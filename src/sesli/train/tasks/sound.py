@@ -19,7 +19,10 @@ each step is :func:`~sesli.train.tasks.gan.adversarial_step`: the discriminator 
 next to a multi-resolution STFT discriminator) first, then the decoder on ``recon_weight recon
 + adv_weight LSGAN + fm_weight feature matching`` (RAVE weighs feature matching by 10).
 
-Logged: ``train/{loss, recon, kl, beta, commitment, perplexity, usage, reseeded, gen, fm, disc}``
+Conditioning: ``sound.label_dropout`` (0.1) of the training clips are shown without their label
+and pitch (-1, the "none" rows), so the model also works when generation gives no label.
+
+Logged: ``train/{loss, recon, kl, kl_raw (with free bits), beta, commitment, perplexity, usage, reseeded, gen, fm, disc}``
 (those the family has), ``val/{recon, kl, active_units, perplexity, usage}``. Validation draws a
 fixed posterior sample (generator seeded 0) in a forked RNG, so validating more or less often does
 not change the training run; ``val/active_units`` counts latent dimensions whose posterior mean
@@ -61,6 +64,7 @@ class SoundSection:
     model: dict[str, Any] = field(default_factory=dict)  # SoundConfig overrides, e.g. latent_dim
     segment: int = 8192  # training crop, samples (rounded up to whole latent frames)
     conditional: bool = True  # label the model with the data's labels (False: unconditional)
+    label_dropout: float = 0.1  # fraction of training clips shown with no label / unknown pitch
     val_clips: int | None = None  # see load_sound_data: None all of val.jsonl, k held out, 0 none
     recon_weight: float = 1.0
     kl_start: float = 1e-6
@@ -187,6 +191,11 @@ class SoundTask(Task):
             seed=train_cfg.seed, labels=labels, val_clips=self.cfg.val_clips, num_workers=train_cfg.num_workers,
         )  # fmt: skip
         config = model_config(self.cfg, data.labels)
+        if config.family == "vqvae" and train_cfg.ema_decay is not None:
+            raise SoundTrainError(
+                "train.ema_decay would average the VQ codebook's own EMA statistics with stale copies "
+                "(the codebook already follows the data by EMA): leave it unset for a vqvae"
+            )
         gen = SoundModel(config)
         self.spectral = MultiResolutionSTFTLoss(resolutions=[tuple(r) for r in self.cfg.stft_resolutions])
         modules: dict[str, nn.Module] = {"gen": gen}
@@ -228,6 +237,8 @@ class SoundTask(Task):
                 step, warmup_steps=c.kl_warmup_steps, start=c.kl_start, end=c.kl_end, delay=c.kl_delay
             )
             terms["kl"] = gaussian_kl(out.mean, out.logvar, free_bits=c.free_bits)
+            if c.free_bits > 0:  # the loss term above is floored; log the KL itself as well
+                terms["kl_raw"] = gaussian_kl(out.mean.detach(), out.logvar.detach())
             terms["beta"] = torch.tensor(beta)
             loss = loss + beta * terms["kl"]
         if out.vq is not None:
@@ -250,10 +261,19 @@ class SoundTask(Task):
         """The phase of the weights after ``steps_done`` steps: "adversarial" or "reconstruction"."""
         return "adversarial" if steps_done and self.adversarial(config, steps_done - 1) else "reconstruction"
 
+    def _drop(self, ids: Tensor | None) -> Tensor | None:
+        """``sound.label_dropout`` of the ids replaced by -1 ("none"), so that row is trained too:
+        generation without a label (or pitch) uses it. The global RNG: a resumed run replays it."""
+        p = self.cfg.label_dropout
+        if ids is None or p <= 0:
+            return ids
+        drop = torch.rand(ids.shape, device=ids.device) < p
+        return ids.masked_fill(drop, -1)
+
     def train_step(self, batch: Any, ctx: StepContext) -> dict[str, Tensor]:
         batch = batch.to(ctx.device)
         config, step = ctx.unwrap("gen").config, ctx.global_step
-        labels, pitch = self._inputs(batch, config)
+        labels, pitch = (self._drop(x) for x in self._inputs(batch, config))
         if self.adversarial(config, step):
             out = ctx.modules["gen"](batch.audio, labels, pitch, freeze_encoder=True)
 
