@@ -1,5 +1,5 @@
 """Shared fixtures for the train tests: a small prepared Turkish text folder, and a tiny prepared
-speech folder with its Kokoro training targets extracted once per session."""
+speech folder with its Kokoro training targets extracted once per session, and the calming sound corpus."""
 
 from __future__ import annotations
 
@@ -52,3 +52,15 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         torch.set_num_threads(threads)
     return root
+
+
+@pytest.fixture(scope="module")
+def calm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The calming corpus, 2 clips of 1 s per label, prepared (the sound prior/vocoder tests)."""
+    from sesli.data.sound_prepare import prepare_sound
+    from sesli.testing.sound_corpus import write_calming_corpus
+
+    root = tmp_path_factory.mktemp("calm")
+    write_calming_corpus(root / "src", per_label=2, seconds=1.0)
+    prepare_sound(root / "src", root / "prep", fmt="folder", val_split=0.2)
+    return root / "prep"

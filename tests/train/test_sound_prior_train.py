@@ -30,17 +30,6 @@ def _metrics(run: Path, key: str) -> list[tuple[int, float]]:
     return [(s, v) for s, _, k, v in read_metrics(run / "metrics.csv") if k == key]
 
 
-@pytest.fixture(scope="module")
-def calm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sesli.data.sound_prepare import prepare_sound
-    from sesli.testing.sound_corpus import write_calming_corpus
-
-    root = tmp_path_factory.mktemp("calm")
-    write_calming_corpus(root / "src", per_label=2, seconds=1.0)
-    prepare_sound(root / "src", root / "prep", fmt="folder", val_split=0.2)
-    return root / "prep"
-
-
 def _sound_run(data: Path, root: Path, name: str) -> Path:
     from sesli.train.tasks.sound import train
 

@@ -29,17 +29,6 @@ def _metrics(run: Path, key: str) -> list[tuple[int, float]]:
 
 
 @pytest.fixture(scope="module")
-def calm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sesli.data.sound_prepare import prepare_sound
-    from sesli.testing.sound_corpus import write_calming_corpus
-
-    root = tmp_path_factory.mktemp("calm")
-    write_calming_corpus(root / "src", per_label=2, seconds=1.0)
-    prepare_sound(root / "src", root / "prep", fmt="folder", val_split=0.2)
-    return root / "prep"
-
-
-@pytest.fixture(scope="module")
 def voc_run(calm_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("voc") / "run"

@@ -80,6 +80,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,10 @@ from sesli.train.sampler import check_replayable
 from sesli.train.schedule import EMA, make_scheduler
 from sesli.train.task import Built, StepContext, Task
 
-__all__ = ["RESUMABLE", "Built", "Engine", "FitResult", "StepContext", "Task", "fit", "settings_changed"]
+__all__ = [
+    "RESUMABLE", "Built", "Engine", "FitResult", "StepContext", "Task", "fit", "fit_keeping_artifact",
+    "settings_changed",
+]  # fmt: skip
 
 # TrainConfig fields a resumed run may change: how long to run, how often to log, plot, validate
 # and save, when to give up, and data-loading workers. None of them is in the checkpoint's
@@ -693,3 +697,30 @@ def fit(
     """
     engine = Engine(task, cfg, run_dir, config=config, quiet=quiet, accelerator=accelerator)
     return engine.run(resume=resume, restart=restart)
+
+
+def fit_keeping_artifact(
+    task: Task,
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    artifact: str | Path,
+    save_final: Callable[[StepContext, int], Any],
+    config: Any = None,
+    restart: bool = False,
+    quiet: bool = False,
+) -> FitResult:
+    """:func:`fit`, then ``save_final(ctx, step)`` when the run left no artifact at ``artifact``.
+
+    Tasks write their inference artifact when a validation improves; a run that never validated
+    (``max_steps`` below ``eval_every``, no validation clips) would otherwise end with none, so
+    its final weights are kept instead.
+    """
+    from sesli.artifacts import is_artifact
+
+    engine = Engine(task, cfg, run_dir, config=config, quiet=quiet)
+    result = engine.run(restart=restart)
+    if not is_artifact(artifact):
+        save_final(engine.ctx, result.step)
+    return result
+

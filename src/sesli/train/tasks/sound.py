@@ -397,18 +397,18 @@ def train(
         SoundDataError: no usable data, or data at another sample rate than the model's.
         ConfigError: a bad config or override, or resuming with other settings than the run's.
     """
-    from sesli.artifacts import is_artifact
-    from sesli.train.engine import Engine
+    from sesli.train.engine import fit_keeping_artifact
 
     cfg = load_run_config(config, list(overrides))
     model_config(cfg.sound, [])  # an unknown preset or a bad setting fails before any data is read
     task = SoundTask(cfg.sound, data_dir, out, quiet=quiet)
-    engine = Engine(task, cfg.train, out, config=cfg, quiet=quiet)
-    fit = engine.run(restart=restart)
     artifact = Path(out) / "model"
-    if not is_artifact(artifact):  # no validation ran: keep the final weights
-        phase = task.phase(engine.ctx.unwrap("gen").config, fit.step)
-        task.save_artifact(engine.ctx, step=fit.step, phase=phase)
+
+    def save_final(ctx: StepContext, step: int) -> None:
+        task.save_artifact(ctx, step=step, phase=task.phase(ctx.unwrap("gen").config, step))
+
+    fit = fit_keeping_artifact(task, cfg.train, out, artifact=artifact, save_final=save_final, config=cfg,
+                               restart=restart, quiet=quiet)  # fmt: skip
     return SoundTrainResult(fit=fit, artifact=artifact, config=cfg)
 
 

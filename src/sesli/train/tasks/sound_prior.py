@@ -345,19 +345,18 @@ def train_prior(
         ConfigError: a bad config or override, or resuming with other settings than the run's
             (a sound model retrained since is one: ``prior.sound_weights`` differs).
     """
-    from sesli.artifacts import is_artifact
     from sesli.models.sound.prior import PRIOR_DIR
-    from sesli.train.engine import Engine
+    from sesli.train.engine import fit_keeping_artifact
 
     cfg = load_run_config(config, overrides)
     folder, meta = sound_model_meta(run_dir)
     cfg.prior.sound_weights = meta.weights_sha256
     out = folder.parent / PRIOR_DIR
     task = PriorTask(cfg.prior, folder, out, quiet=quiet)
-    engine = Engine(task, cfg.train, out, config=cfg, quiet=quiet)
-    fit = engine.run(restart=restart)
-    if not is_artifact(out):
-        task.save_artifact(engine.ctx, step=fit.step)  # no validation ran: keep the final weights
+    fit = fit_keeping_artifact(
+        task, cfg.train, out, artifact=out, save_final=lambda ctx, step: task.save_artifact(ctx, step=step),
+        config=cfg, restart=restart, quiet=quiet,
+    )  # fmt: skip
     return PriorTrainResult(fit=fit, artifact=out, config=cfg)
 
 

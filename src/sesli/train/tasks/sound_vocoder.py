@@ -336,17 +336,16 @@ def train_vocoder(
         VocoderTrainError: no usable data, impossible settings, a waveform ``sound_model``.
         ConfigError: a bad config or override, or resuming with other settings than the run's.
     """
-    from sesli.artifacts import is_artifact
-    from sesli.train.engine import Engine
+    from sesli.train.engine import fit_keeping_artifact
 
     cfg = load_run_config(config, overrides)
     cfg.vocoder.data = str(Path(data_dir).resolve())  # frozen into config.yaml: a resume must use it
     out = Path(out)
     task = VocoderTask(cfg.vocoder, out, quiet=quiet)
-    engine = Engine(task, cfg.train, out, config=cfg, quiet=quiet)
-    fit = engine.run(restart=restart)
-    if not is_artifact(out / ARTIFACT_DIR):
-        task.save_artifact(engine.ctx, step=fit.step)  # no validation ran: keep the final weights
+    fit = fit_keeping_artifact(
+        task, cfg.train, out, artifact=out / ARTIFACT_DIR,
+        save_final=lambda ctx, step: task.save_artifact(ctx, step=step), config=cfg, restart=restart, quiet=quiet,
+    )  # fmt: skip
     return VocoderTrainResult(fit=fit, artifact=out / ARTIFACT_DIR)
 
 
